@@ -1,0 +1,63 @@
+"""The ``crmkit`` command line.
+
+Each sub-command lives in its own module under :mod:`crmkit.commands` and
+exposes ``register(subparsers)``, which adds its parser and sets
+``func=run``. Commands are discovered, so adding one is adding a file.
+
+Errors meant for the user (:class:`~crmkit.errors.CrmkitError`) print as one
+sentence with a non-zero exit; set ``CRMKIT_DEBUG=1`` to see tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from . import __version__
+from .errors import CrmkitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crmkit",
+        description="Retail membership CRM analytics: load, model, score, measure campaigns, report.",
+    )
+    parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except CrmkitError as err:
+        print(f"crmkit {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"crmkit {args.command}: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug: still one sentence, traceback on request
+        if os.environ.get("CRMKIT_DEBUG"):
+            raise
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"crmkit {args.command}: internal error: {type(err).__name__}: {msg} "
+              f"(set CRMKIT_DEBUG=1 for the traceback).", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

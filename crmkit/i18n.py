@@ -1,0 +1,47 @@
+"""Chinese and English labels for everything a manager sees.
+
+Each module registers its own labels with :func:`register`, so that label
+tables live beside the code that uses them; :func:`t` looks a key up.
+"""
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+_LABELS: dict[str, dict[str, str]] = {}
+
+
+def register(labels: dict[str, dict[str, str] | tuple[str, str]]) -> None:
+    """Add labels: ``{"key": {"zh": "…", "en": "…"}}`` or ``{"key": ("zh", "en")}``."""
+    for key, value in labels.items():
+        if isinstance(value, tuple):
+            value = {"zh": value[0], "en": value[1]}
+        _LABELS[key] = dict(value)
+
+
+def t(key: str, lang: str = "zh") -> str:
+    """The label of ``key`` in ``lang``; the key itself when none is registered."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    entry = _LABELS.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry.get("en") or key
+
+
+def labels() -> dict[str, dict[str, str]]:
+    return {k: dict(v) for k, v in _LABELS.items()}
+
+
+register({
+    "member_id": ("会员编号", "Member ID"),
+    "phone": ("手机号", "Phone"),
+    "name": ("姓名", "Name"),
+    "store": ("门店", "Store"),
+    "region": ("区域", "Region"),
+    "city": ("城市", "City"),
+    "channel": ("渠道", "Channel"),
+    "pos": ("门店POS", "POS"),
+    "online": ("线上商城", "Online mall"),
+    "miniapp": ("小程序", "Mini-program"),
+    "yuan": ("元", "CNY"),
+})

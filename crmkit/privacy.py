@@ -1,0 +1,109 @@
+"""Masking and hashing of personal data, used by every output path.
+
+Phones, names and open ids never leave crmkit unmasked: reports, apps,
+exports and at-risk lists pass their frames through :func:`mask_frame`
+(for display) or :func:`hash_frame` (for joinable exports).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+
+import pandas as pd
+
+#: Column names treated as personal data wherever they appear in an output frame.
+PII_PHONE = ("phone", "mobile", "手机号")
+PII_NAME = ("name", "member_name", "nickname", "姓名")
+PII_ID = ("open_id", "openid", "source_id", "union_id")
+
+_DIGITS = re.compile(r"\D")
+
+
+def mask_phone(phone) -> str | None:
+    """``13812345678`` → ``138****5678``; keeps the first 3 and last 4 digits."""
+    if phone is None or (isinstance(phone, float) and phone != phone):
+        return None
+    d = _DIGITS.sub("", str(phone))
+    if len(d) > 11 and d.startswith("86"):
+        d = d[2:]
+    if len(d) < 7:
+        return "*" * len(d)
+    return f"{d[:3]}{'*' * (len(d) - 7)}{d[-4:]}"
+
+
+def mask_name(name) -> str | None:
+    """``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``, ``Alice`` → ``A****``."""
+    if name is None or (isinstance(name, float) and name != name):
+        return None
+    s = str(name).strip()
+    if not s:
+        return s
+    return s[0] + "*" * (len(s) - 1)
+
+
+def mask_id(value) -> str | None:
+    """``oUpF8uMuAJO_M2pxb1Q9zNjWeS6o`` → ``oUpF****eS6o``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    s = str(value)
+    if len(s) <= 8:
+        return s[:1] + "*" * (len(s) - 1)
+    return f"{s[:4]}****{s[-4:]}"
+
+
+def salt() -> bytes:
+    """The hashing salt: ``$CRMKIT_SALT``, or a fixed project default.
+
+    Set ``CRMKIT_SALT`` per deployment so that hashes cannot be joined across
+    companies; the default keeps reports reproducible on a laptop.
+    """
+    return os.environ.get("CRMKIT_SALT", "crmkit-default-salt").encode()
+
+
+def hash_value(value, *, key: bytes | None = None) -> str | None:
+    """Salted HMAC-SHA256 of a normalized value, 16 hex characters."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    s = str(value).strip()
+    return hmac.new(key or salt(), s.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _pii_kind(col: str) -> str | None:
+    c = col.lower()
+    if c in PII_PHONE:
+        return "phone"
+    if c in PII_NAME:
+        return "name"
+    if c in PII_ID:
+        return "id"
+    return None
+
+
+def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with every PII column masked for display."""
+    out = df.copy()
+    fn = {"phone": mask_phone, "name": mask_name, "id": mask_id}
+    for col in out.columns:
+        kind = _pii_kind(str(col))
+        if kind:
+            out[col] = out[col].map(fn[kind]).astype(object)
+    return out
+
+
+def hash_frame(df: pd.DataFrame, *, key: bytes | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with every PII column replaced by its salted hash (for joinable exports)."""
+    out = df.copy()
+    for col in out.columns:
+        if _pii_kind(str(col)):
+            out[col] = out[col].map(lambda v: hash_value(v, key=key)).astype(object)
+    return out
+
+
+PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def find_raw_phones(text: str) -> list[str]:
+    """Unmasked mainland mobile numbers in ``text`` (used to check reports)."""
+    return PHONE_RE.findall(text)

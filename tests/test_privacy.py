@@ -1,0 +1,31 @@
+import pandas as pd
+
+from crmkit import privacy
+
+
+def test_mask_phone():
+    assert privacy.mask_phone("13812345678") == "138****5678"
+    assert privacy.mask_phone("+86 138-1234-5678") == "138****5678"
+    assert privacy.mask_phone(None) is None
+
+
+def test_mask_name():
+    assert privacy.mask_name("张三") == "张*"
+    assert privacy.mask_name("欧阳娜娜") == "欧***"
+
+
+def test_hash_is_salted_and_stable():
+    a = privacy.hash_value("13812345678", key=b"s1")
+    assert a == privacy.hash_value("13812345678", key=b"s1")
+    assert a != privacy.hash_value("13812345678", key=b"s2")
+    assert len(a) == 16
+
+
+def test_mask_frame_masks_every_pii_column():
+    df = pd.DataFrame({"member_id": ["M1"], "phone": ["13812345678"], "name": ["李四"], "openid": ["oUpF8uMuAJO_M2pxb1Q9"]})
+    out = privacy.mask_frame(df)
+    assert out.loc[0, "phone"] == "138****5678"
+    assert out.loc[0, "name"] == "李*"
+    assert out.loc[0, "openid"] == "oUpF****b1Q9"
+    assert out.loc[0, "member_id"] == "M1"
+    assert privacy.find_raw_phones(out.to_string()) == []

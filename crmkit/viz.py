@@ -1,0 +1,81 @@
+"""The matplotlib house style: CJK font, ¥ formatting, zh / en labels.
+
+Chinese renders on a fresh machine without root because crmkit uses the
+Noto Sans CJK SC font shipped inside the ``mplfonts`` wheel (a declared
+dependency), registered with matplotlib by file path at first use.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
+PALETTE = ["#1f4e79", "#e07b39", "#3a9e6f", "#c0392b", "#7f5fa8", "#8c8c8c", "#d4a017", "#2a9fd6"]
+_STYLED = False
+
+
+def cjk_font_path() -> Path | None:
+    """Path of the bundled CJK font, or None when mplfonts is not installed."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / "fonts" / CJK_FONT_FILE
+    return p if p.exists() else None
+
+
+def apply_style() -> str | None:
+    """Register the CJK font and set the house rcParams; returns the font family used."""
+    global _STYLED
+    family = None
+    path = cjk_font_path()
+    if path is not None:
+        font_manager.fontManager.addfont(str(path))
+        family = font_manager.FontProperties(fname=str(path)).get_name()
+    plt.rcParams.update({
+        "font.family": "sans-serif",
+        "font.sans-serif": ([family] if family else []) + ["DejaVu Sans"],
+        "axes.unicode_minus": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+        "figure.figsize": (8, 4.5),
+        "figure.dpi": 100,
+        "savefig.dpi": 120,
+        "axes.titleweight": "normal",
+    })
+    _STYLED = True
+    return family
+
+
+def fmt_yuan(x: float, decimals: int = 0) -> str:
+    """``1234567.8`` → ``¥1,234,568``."""
+    if x is None or x != x:
+        return "–"
+    sign = "-" if x < 0 else ""
+    return f"{sign}¥{abs(x):,.{decimals}f}"
+
+
+def fmt_pct(x: float, decimals: int = 1) -> str:
+    if x is None or x != x:
+        return "–"
+    return f"{x * 100:.{decimals}f}%"
+
+
+yuan_formatter = FuncFormatter(lambda x, _pos: fmt_yuan(x))
+pct_formatter = FuncFormatter(lambda x, _pos: fmt_pct(x, 0))
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, **kw):
+    """``fig, ax = new_figure()`` in the house style."""
+    if not _STYLED:
+        apply_style()
+    return plt.subplots(nrows, ncols, **kw)

@@ -186,6 +186,18 @@ POINTS = Table(
     ),
 )
 
+STORE_SALES = Table(
+    "store_sales",
+    (
+        C("store_id", "VARCHAR", True),
+        C("day", "DATE", True),
+        C("sales", "DOUBLE", True, unit="yuan, net of returns, members and non-members"),
+        C("orders", "BIGINT", doc="till receipts, members and non-members"),
+    ),
+    key=("store_id", "day"),
+    doc="Daily till totals per store over all customers: the denominator of the member share of sales.",
+)
+
 QUARANTINE = Table(
     "quarantine",
     (
@@ -250,6 +262,7 @@ TABLES: dict[str, Table] = {
         STORES,
         PRODUCTS,
         TRANSACTIONS,
+        STORE_SALES,
         CAMPAIGNS,
         CAMPAIGN_ASSIGNMENTS,
         COUPONS,

@@ -106,6 +106,9 @@ def open_source(source: str | os.PathLike, *, read_only: bool = True) -> duckdb.
             select.append("CASE WHEN CAST(amount AS DOUBLE) < 0 THEN 'return' ELSE 'sale' END AS txn_type")
         elif c.name == "order_id":
             select.append("CAST(member_id AS VARCHAR) || '|' || CAST(order_time AS VARCHAR) AS order_id")
+        elif c.name not in ("member_id", "order_time", "amount"):
+            # every canonical column exists, so analyses never meet a missing name
+            select.append(f'CAST(NULL AS {c.type}) AS "{c.name}"')
     con.execute("DROP TABLE IF EXISTS transactions")
     con.execute(f"CREATE VIEW transactions AS SELECT {', '.join(select)} FROM {rel}")
     return con

@@ -1,0 +1,97 @@
+"""The quarantine: every rejected input row, with its reason and the row as read.
+
+The row is kept as JSON under its original headers, so a data steward can
+find and fix it in the source file (file + 1-based data row). Personal data
+never enters quarantine in clear: columns that hold phones, names or open ids
+(by their mapping or by their header, e.g. a receiver's phone in an order
+export) are masked in SQL exactly as :mod:`crmkit.privacy` masks them for
+display.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import duckdb
+import pyarrow as pa
+
+from .kinds import KINDS, Mapping, normalize_header
+from .sql import ident, scalar
+
+#: SQL twins of privacy.mask_phone / mask_name / mask_id (tests check that they agree).
+_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO crmkit_mask_digits(d) AS CASE WHEN length(d) < 7 THEN repeat('*', length(d)) "
+    "ELSE left(d, 3) || repeat('*', length(d) - 7) || right(d, 4) END",
+    "CREATE OR REPLACE TEMP MACRO crmkit_mask_phone(x) AS crmkit_mask_digits(CASE "
+    "WHEN length(regexp_replace(x, '\\D', '', 'g')) > 11 AND starts_with(regexp_replace(x, '\\D', '', 'g'), '86') "
+    "THEN substr(regexp_replace(x, '\\D', '', 'g'), 3) ELSE regexp_replace(x, '\\D', '', 'g') END)",
+    "CREATE OR REPLACE TEMP MACRO crmkit_mask_name(x) AS CASE WHEN trim(x) = '' THEN '' "
+    "ELSE left(trim(x), 1) || repeat('*', length(trim(x)) - 1) END",
+    "CREATE OR REPLACE TEMP MACRO crmkit_mask_id(x) AS CASE WHEN length(x) <= 8 THEN left(x, 1) || "
+    "repeat('*', length(x) - 1) ELSE left(x, 4) || '****' || right(x, 4) END",
+)
+
+#: Fields that hold personal data, and the macro that masks each.
+PII_MASKS = {"phone": "crmkit_mask_phone", "name": "crmkit_mask_name", "open_id": "crmkit_mask_id"}
+
+
+def install_masks(con: duckdb.DuckDBPyConnection) -> None:
+    for sql in _MACROS:
+        con.execute(sql)
+
+
+@cache
+def _pii_headers() -> dict[str, str]:
+    """Normalized header → mask macro, for every name a phone, name or open id column goes by."""
+    members = KINDS["members"]
+    return {normalize_header(a): macro for f, macro in PII_MASKS.items()
+            for a in (f,) + members.field(f).aliases}
+
+
+def pii_columns(headers: list[str], mapping: Mapping) -> dict[int, str]:
+    """Column index → mask macro for the columns of a file that hold personal data."""
+    out = {i: _pii_headers()[normalize_header(h)] for i, h in enumerate(headers)
+           if normalize_header(h) in _pii_headers()}
+    out.update({i: PII_MASKS[f] for f, i in mapping.columns.items() if f in PII_MASKS})
+    return out
+
+
+def raw_json_sql(headers: list[str], mapping: Mapping) -> str:
+    """SQL for the row (table alias ``r``) as JSON keyed by the original headers, personal data masked."""
+    pii = pii_columns(headers, mapping)
+    parts = [f"{ident(h)} := {pii[i]}(r.c{i})" if i in pii else f"{ident(h)} := r.c{i}"
+             for i, h in enumerate(headers)]
+    return f"to_json(struct_pack({', '.join(parts)}))"
+
+
+def add_rejected(con: duckdb.DuckDBPyConnection, typed: str, raw: str, headers: list[str], mapping: Mapping,
+                 source_file: str, loaded_at: dt.datetime) -> int:
+    """Copy the rows of ``typed`` with a ``_reason`` into quarantine; returns how many."""
+    con.execute(
+        f"INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
+        f"SELECT ?, t._row, t._reason, {raw_json_sql(headers, mapping)}, ?, ? "
+        f"FROM {typed} t JOIN {raw} r USING (_row) WHERE t._reason IS NOT NULL",
+        [source_file, mapping.kind.name, loaded_at])
+    return scalar(con, f"SELECT count(*) FROM {typed} WHERE _reason IS NOT NULL")
+
+
+def add_malformed(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, str]], headers: list[str],
+                  mapping: Mapping, source_file: str, loaded_at: dt.datetime) -> int:
+    """Quarantine rows the reader could not split into the header's fields.
+
+    Their raw line is kept with phone numbers masked; when the file carries
+    names or open ids, which cannot be told apart in a broken line, the line
+    is withheld.
+    """
+    if not rows:
+        return 0
+    withheld = any(m != PII_MASKS["phone"] for m in pii_columns(headers, mapping).values())
+    table = pa.table({"row": [r[0] for r in rows], "reason": [r[1] for r in rows],
+                      "line": pa.array([None if withheld else r[2] for r in rows], pa.string())})
+    con.register("crmkit_malformed", table)
+    con.execute("INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
+                "SELECT ?, row, reason, to_json(struct_pack(line := regexp_replace(line, "
+                "'(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\\1****\\2', 'g'))), ?, ? FROM crmkit_malformed",
+                [source_file, mapping.kind.name, loaded_at])
+    con.unregister("crmkit_malformed")
+    return len(rows)

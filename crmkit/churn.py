@@ -1,0 +1,564 @@
+"""Churn early warning: who is likely to stop buying, how sure we are, who matters most.
+
+Churn is observable here: a member *churns over a window* when they have no
+purchase day (as defined in :mod:`crmkit.rfm`) in the ``window_days`` days
+after the as-of date. ``churn_risk`` is the probability of that, in [0, 1].
+
+Method
+------
+Buy-till-you-die models alone are poor churn scores: in BG/NBD a member who
+bought once has P(alive) = 1, so ranking by P(alive) calls one-time buyers the
+safest members although most of them never return. The risk here combines
+the model with the member's own behaviour (Ascarza et al. 2018 review this
+"model + features" approach):
+
+1. a BTYD model (default BG/NBD; Fader, Hardie & Lee 2005) fitted on the RFM
+   summary gives the expected number of purchases in the window;
+2. the engine computes behaviour-change features per member: time since the
+   last purchase against the member's own mean interval (lengthening gaps),
+   the last interval against the mean, the share of spend in the last
+   ``recent_days`` against the share of tenure (falling spend), returns share,
+   channels used, average spend per purchase day;
+3. a logistic regression on these (:class:`ChurnClassifier`, standardised
+   inputs, L2 penalty) turns them into a calibrated probability.
+
+Train on the past, predict the future: :class:`ChurnRisk` fits on features as
+of ``as_of − window_days`` with labels from the following ``window_days``
+(so only data up to ``as_of`` is used), then scores every member as of
+``as_of`` with the same window length. When that past holds too few churned or
+retained members for a stable fit (fewer than ten per feature in either class,
+Peduzzi et al. 1996), the risk is the model's own probability of no purchase
+in the window, and ``method_`` says so.
+
+:func:`backtest` measures the score on a calibration / holdout split with AUC
+(with its interval), top-decile lift and a calibration table. On CDNOW
+(sample of 2,357; calibration to 1997-09-30, churn = no purchase in weeks
+40–78) it reaches AUC 0.779 against 0.7725 for BG/NBD expected purchases,
+top-decile lift 1.29 against 1.21, and predicted churn within 3 points of
+the observed in every decile. The gain in AUC is small (paired DeLong 95%
+interval −0.003 to 0.016): CDNOW holds little beyond recency and frequency.
+
+References
+----------
+- Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers"
+  the easy way: an alternative to the Pareto/NBD model. Marketing Science 24, 275–284.
+- Ascarza, E. et al. (2018). In pursuit of enhanced customer retention
+  management: review, key issues, and future directions. Customer Needs and
+  Solutions 5, 65–81.
+- Peduzzi, P. et al. (1996). A simulation study of the number of events per
+  variable in logistic regression analysis. J. Clin. Epidemiol. 49, 1373–1379.
+- DeLong, E. R., DeLong, D. M. & Clarke-Pearson, D. L. (1988). Comparing the
+  areas under two or more correlated receiver operating characteristic curves:
+  a nonparametric approach. Biometrics 44, 837–845.
+- Sun, X. & Xu, W. (2014). Fast implementation of DeLong's algorithm for
+  comparing the areas under correlated receiver operating characteristic
+  curves. IEEE Signal Processing Letters 21, 1389–1393.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from . import viz
+from .clv import MODELS
+from .errors import ModelError
+from .i18n import register, t
+from .privacy import mask_frame
+from .rfm import _days_sql, as_date, calibration_holdout, compress, period_days, rfm_summary
+from .stats import rate_ratio_interval, wilson_interval
+
+#: Default churn window: no purchase in the next 180 days.
+DEFAULT_WINDOW_DAYS = 180
+#: Default length of the "recent" spend window, in days.
+RECENT_DAYS = 90
+#: Risk bands, from the most to the least at risk.
+BANDS = ("high", "medium", "low")
+#: Band thresholds on churn_risk: low < 0.3 ≤ medium < 0.6 ≤ high.
+DEFAULT_THRESHOLDS = (0.3, 0.6)
+
+#: Inputs of the classifier, built from a feature frame by :func:`design_matrix`.
+FEATURES = (
+    "log_expected_purchases",  # BTYD expected purchases in the window, log
+    "log_frequency",           # log(1 + repeat purchase days)
+    "weeks_since_last",        # days since the last purchase day / 7
+    "log_tenure",              # log days since the first purchase day
+    "one_time",                # 1 when the member has bought on one day only
+    "log_gap_ratio",           # log((days since last + 1) / (mean interval + 1)); 0 for one-time buyers
+    "log_last_interval_ratio",  # log((last interval + 1) / (mean interval + 1)); 0 for one-time buyers
+    "spend_trend",             # recent share of spend − recent share of tenure, in [−1, 1]
+    "log_avg_spend",           # log(1 + net spend per purchase day, yuan)
+    "returns_share",           # returned yuan / bought yuan
+    "log_channels",            # log(number of channels used)
+)
+
+register({
+    "churn.high": ("高风险", "High risk"),
+    "churn.medium": ("中风险", "Medium risk"),
+    "churn.low": ("低风险", "Low risk"),
+    "churn.band": ("流失风险等级", "Churn risk band"),
+    "churn.risk": ("流失风险", "Churn risk"),
+    "churn.predicted": ("预测流失率", "Predicted churn rate"),
+    "churn.observed": ("实际流失率", "Observed churn rate"),
+    "churn.perfect": ("完美校准", "Perfect calibration"),
+    "churn.deciles": ("按预测风险十等分", "Deciles of predicted risk"),
+    "churn.calibration_title": ("流失预警校准：预测 vs 实际", "Churn warning calibration: predicted vs observed"),
+    "churn.auc": ("AUC", "AUC"),
+    "churn.top_decile_lift": ("前 10% 提升度", "Top-decile lift"),
+    "churn.baseline": ("对照：模型期望购买次数", "Baseline: model expected purchases"),
+})
+
+
+# ------------------------------------------------------------------ features
+
+_BEHAVIOUR = """
+WITH days AS ({days}),
+gaps AS (
+  SELECT member_id, day, day - lag(day) OVER (PARTITION BY member_id ORDER BY day) AS gap
+  FROM days WHERE n_orders > 0),
+intervals AS (
+  SELECT member_id, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days,
+         arg_max(gap, day) AS last_interval_days
+  FROM gaps GROUP BY member_id),
+spend AS (
+  SELECT member_id, sum(net) AS spend,
+         coalesce(sum(net) FILTER (WHERE day > CAST($as_of AS DATE) - $recent_days), 0) AS spend_recent
+  FROM days GROUP BY member_id),
+lines AS (
+  SELECT CAST(member_id AS VARCHAR) AS member_id, {channels} AS channels,
+         coalesce(-sum(amount) FILTER (WHERE amount < 0), 0)
+           / nullif(sum(amount) FILTER (WHERE amount > 0), 0) AS returns_share
+  FROM "{table}"
+  WHERE order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
+  GROUP BY 1),
+base AS (
+  SELECT i.*, date_diff('day', i.first_day, CAST($as_of AS DATE)) + 1 AS tenure_days, s.spend, s.spend_recent
+  FROM intervals i JOIN spend s USING (member_id))
+SELECT b.member_id,
+       date_diff('day', b.last_day, CAST($as_of AS DATE)) AS days_since_last,
+       date_diff('day', b.first_day, b.last_day) / nullif(b.n_days - 1, 0) AS mean_interval_days,
+       b.last_interval_days,
+       b.tenure_days,
+       CASE WHEN b.spend > 0 AND b.tenure_days > $recent_days
+            THEN greatest(b.spend_recent, 0) / b.spend - $recent_days / b.tenure_days
+            ELSE 0 END AS spend_trend,
+       b.spend / b.n_days AS avg_spend,
+       coalesce(l.returns_share, 0) AS returns_share,
+       coalesce(l.channels, 0) AS channels
+FROM base b LEFT JOIN lines l USING (member_id)
+ORDER BY b.member_id"""
+
+
+def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: int = RECENT_DAYS,
+                       table: str = "transactions") -> pd.DataFrame:
+    """Per-member behaviour-change features as of ``as_of``, computed in the engine.
+
+    One row per member with a purchase day up to ``as_of`` (inclusive), with
+    purchase days, order netting and returns as in :mod:`crmkit.rfm`.
+
+    Returns
+    -------
+    DataFrame
+        member_id; days_since_last, mean_interval_days (NULL with one purchase
+        day), last_interval_days (NULL likewise), tenure_days (first purchase
+        day to ``as_of``, both counted); spend_trend: share of net spend made
+        in the last ``recent_days`` days minus the share of tenure they are
+        (0 = steady, < 0 = falling; 0 when tenure is within the window);
+        avg_spend (net yuan per purchase day, returns included), returns_share
+        (returned yuan / bought yuan), channels (distinct channels used; 0
+        when the data have no channel).
+    """
+    as_of = as_date(as_of, "as_of")
+    cols = {d[0] for d in con.execute(f'SELECT * FROM "{table}" LIMIT 0').description}
+    sql = _BEHAVIOUR.format(days=_days_sql(con, table, as_of), table=table,
+                            channels="count(DISTINCT channel)" if "channel" in cols else "0")
+    return con.execute(sql, {"as_of": as_of, "recent_days": int(recent_days)}).df()
+
+
+def fit_btyd(summary: pd.DataFrame, model: str = "bgnbd"):
+    """A BTYD model from :data:`crmkit.clv.MODELS` fitted on the compressed ``summary``."""
+    if model not in MODELS:
+        raise ModelError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+    if summary.empty:
+        raise ModelError("no member has a purchase up to the as-of date; nothing to fit.")
+    return MODELS[model]().fit_summary(compress(summary))
+
+
+def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = DEFAULT_WINDOW_DAYS,
+                   model: str = "bgnbd", period: str = "W", recent_days: int = RECENT_DAYS,
+                   summary: pd.DataFrame | None = None, fitted=None) -> pd.DataFrame:
+    """Everything the churn score needs, one row per member who has bought up to ``as_of``.
+
+    Parameters
+    ----------
+    window_days
+        Length of the churn window after ``as_of``, in days.
+    model, period
+        The BTYD model (a key of :data:`crmkit.clv.MODELS`) and its time unit.
+    summary, fitted
+        The :func:`crmkit.rfm.rfm_summary` (or :func:`crmkit.rfm.calibration_holdout`)
+        as of ``as_of`` and a model fitted on it, when the caller has them
+        already; computed otherwise.
+
+    Returns
+    -------
+    DataFrame
+        One row per row of ``summary``, in its order: its columns, p_alive,
+        expected_window (expected purchases in the window), p_no_purchase (the
+        model's probability of no purchase in the window) and the columns of
+        :func:`behaviour_features`.
+    """
+    if summary is None:
+        summary = rfm_summary(con, as_of, period=period)
+    if fitted is None:
+        fitted = fit_btyd(summary, model)
+    f, r, T = summary["frequency"], summary["recency"], summary["T"]
+    t_window = window_days / period_days(period)
+    out = summary.assign(
+        p_alive=np.asarray(fitted.p_alive(f, r, T), dtype=float),
+        expected_window=np.asarray(fitted.expected_purchases(t_window, f, r, T), dtype=float),
+        p_no_purchase=1 - np.asarray(fitted.prob_purchase_within(t_window, f, r, T), dtype=float),
+    )
+    return out.merge(behaviour_features(con, as_of, recent_days=recent_days), on="member_id", how="left")
+
+
+def design_matrix(features: pd.DataFrame) -> pd.DataFrame:
+    """The classifier inputs (:data:`FEATURES`) from a :func:`churn_features` frame.
+
+    Undefined ratios (one purchase day, no spend, no lines) take their neutral
+    value 0; ``one_time`` carries the difference.
+    """
+    mean_gap = features["mean_interval_days"].astype(float)
+    one_time = (features["frequency"] <= 0) | mean_gap.isna()
+    since = features["days_since_last"].astype(float)
+    x = pd.DataFrame({
+        "log_expected_purchases": np.log(np.maximum(features["expected_window"].astype(float), 1e-6)),
+        "log_frequency": np.log1p(features["frequency"].astype(float)),
+        "weeks_since_last": since / 7,
+        "log_tenure": np.log(features["tenure_days"].astype(float).clip(lower=1)),
+        "one_time": one_time.astype(float),
+        "log_gap_ratio": np.log((since + 1) / (mean_gap + 1)),
+        "log_last_interval_ratio": np.log((features["last_interval_days"].astype(float) + 1) / (mean_gap + 1)),
+        "spend_trend": features["spend_trend"].astype(float),
+        "log_avg_spend": np.log1p(features["avg_spend"].astype(float).clip(lower=0)),
+        "returns_share": features["returns_share"].astype(float).clip(0, 1),
+        "log_channels": np.log(features["channels"].astype(float).clip(lower=1)),
+    }, index=features.index)
+    x.loc[one_time, ["log_gap_ratio", "log_last_interval_ratio"]] = 0.0
+    return x[list(FEATURES)].fillna(0.0)
+
+
+# ---------------------------------------------------------------- estimators
+
+class ChurnClassifier:
+    """Logistic regression of churn on :func:`design_matrix` (standardised inputs, L2 penalty).
+
+    Parameters
+    ----------
+    C
+        Inverse strength of the L2 penalty (scikit-learn's ``C``).
+    max_train
+        Members used for fitting at most; a larger frame is subsampled
+        (``random_state``), which leaves a logistic fit on a dozen inputs unchanged.
+    random_state
+        Seed of the subsample.
+
+    Attributes
+    ----------
+    pipeline_ : the fitted scikit-learn pipeline.
+    coef_ : Series, coefficient per standardised feature (positive = riskier).
+    n_train_, churn_rate_ : members used and their churn rate.
+    """
+
+    def __init__(self, C: float = 1.0, max_train: int = 200_000, random_state: int = 0):
+        self.C, self.max_train, self.random_state = C, max_train, random_state
+
+    def fit(self, features: pd.DataFrame, churned) -> ChurnClassifier:
+        x = design_matrix(features)
+        y = np.asarray(churned, dtype=bool)
+        if len(y) > self.max_train:
+            keep = np.random.default_rng(self.random_state).choice(len(y), self.max_train, replace=False)
+            x, y = x.iloc[np.sort(keep)], y[np.sort(keep)]
+        if y.all() or not y.any():
+            raise ModelError("churn training data hold only one outcome (all churned or none); "
+                             "use a longer history or another window.")
+        self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
+        self.pipeline_.fit(x.to_numpy(), y)
+        self.coef_ = pd.Series(self.pipeline_[-1].coef_[0], index=list(FEATURES), name="coef")
+        self.n_train_, self.churn_rate_ = len(y), float(y.mean())
+        return self
+
+    def predict_risk(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability of no purchase in the window, per row of ``features``."""
+        return self.pipeline_.predict_proba(design_matrix(features).to_numpy())[:, 1]
+
+
+class ChurnRisk:
+    """Churn risk as of a date, trained on the store's own past.
+
+    Parameters
+    ----------
+    window_days
+        Churn window: risk = probability of no purchase day in the next ``window_days``.
+    model, period
+        BTYD model (key of :data:`crmkit.clv.MODELS`) and its time unit.
+    recent_days
+        Window of the spend trend, in days.
+    C, random_state
+        Passed to :class:`ChurnClassifier`.
+
+    Attributes
+    ----------
+    method_ : ``"classifier"`` or ``"model"``: too little history (fewer than
+        ten members per feature in either class, or a transaction model that
+        cannot be fitted on the past), so the BTYD probability of no purchase
+        in the window is used.
+    classifier_ : the fitted :class:`ChurnClassifier`, or None.
+    trained_on_ : the as-of date of the training features (``as_of − window_days``).
+    n_train_, n_churned_ : members in the training past and how many of them churned.
+    """
+
+    def __init__(self, window_days: int = DEFAULT_WINDOW_DAYS, model: str = "bgnbd", period: str = "W",
+                 recent_days: int = RECENT_DAYS, C: float = 1.0, random_state: int = 0):
+        self.window_days, self.model, self.period = window_days, model, period
+        self.recent_days, self.C, self.random_state = recent_days, C, random_state
+
+    def features(self, con: duckdb.DuckDBPyConnection, as_of, **kw) -> pd.DataFrame:
+        """:func:`churn_features` with this estimator's settings (``summary``/``fitted`` pass through)."""
+        return churn_features(con, as_of, window_days=self.window_days, model=self.model,
+                              period=self.period, recent_days=self.recent_days, **kw)
+
+    def fit(self, con: duckdb.DuckDBPyConnection, as_of) -> ChurnRisk:
+        """Learn from features as of ``as_of − window_days`` and what members did in the window after."""
+        as_of = as_date(as_of, "as_of")
+        cut = as_of - dt.timedelta(days=int(self.window_days))
+        past = calibration_holdout(con, cut, as_of, period=self.period)
+        churned = past["frequency_holdout"].eq(0).to_numpy()
+        self.trained_on_ = cut
+        self.n_train_, self.n_churned_ = len(past), int(churned.sum())
+        self.classifier_ = None
+        self.method_ = "model"
+        if min(self.n_churned_, self.n_train_ - self.n_churned_) < 10 * len(FEATURES):
+            return self
+        try:
+            feats = self.features(con, cut, summary=past)
+        except ModelError:  # the past is too thin for the transaction model itself
+            return self
+        self.classifier_ = ChurnClassifier(self.C, random_state=self.random_state).fit(feats, churned)
+        self.method_ = "classifier"
+        return self
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Churn risk per row of a :meth:`features` frame as of the scoring date."""
+        if self.classifier_ is None:
+            return features["p_no_purchase"].to_numpy(dtype=float)
+        return self.classifier_.predict_risk(features)
+
+
+# ------------------------------------------------------------ bands and lists
+
+def risk_bands(risk, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS) -> pd.Series:
+    """``high`` / ``medium`` / ``low`` from fixed thresholds ``(low_below, high_from)`` on churn_risk."""
+    low, high = thresholds
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, not {thresholds}")
+    r = np.asarray(risk, dtype=float)
+    band = np.where(r >= high, "high", np.where(r >= low, "medium", "low"))
+    index = risk.index if isinstance(risk, pd.Series) else None
+    return pd.Series(band, index=index, name="churn_band", dtype=object)
+
+
+def at_risk_members(scores: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None, *,
+                    top: int = 50) -> pd.DataFrame:
+    """The ``top`` high-risk members by CLV, with masked phone and name where the store has them.
+
+    Parameters
+    ----------
+    scores
+        The per-member score table (:func:`crmkit.scoring.score_members`):
+        member_id, churn_risk, churn_band, clv, clv_low, clv_high, …
+    con
+        A store with ``members``; its phone and name are joined, masked.
+    """
+    cols = [c for c in ("member_id", "churn_risk", "clv", "clv_low", "clv_high", "p_alive",
+                        "frequency", "recency", "tier", "rfm_segment", "lifecycle_stage") if c in scores]
+    out = (scores.loc[scores["churn_band"] == "high", cols]
+           .sort_values(["clv", "member_id"], ascending=[False, True]).head(top))
+    if con is not None:
+        people = con.execute("SELECT member_id, phone, name FROM members").df()
+        if people[["phone", "name"]].notna().any().any():
+            out = out.merge(people, on="member_id", how="left")
+    return mask_frame(out.reset_index(drop=True))
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _delong(churned: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs of the rows of ``scores`` and their covariance (DeLong et al. 1988, Sun & Xu 2014)."""
+    pos, neg = scores[:, churned], scores[:, ~churned]
+    m, n = pos.shape[1], neg.shape[1]
+    if m == 0 or n == 0:
+        raise ModelError("AUC needs both churned and retained members in the holdout.")
+    tx = sps.rankdata(pos, axis=1)
+    ty = sps.rankdata(neg, axis=1)
+    tz = sps.rankdata(np.hstack([pos, neg]), axis=1)
+    auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
+    v01 = (tz[:, :m] - tx) / n
+    v10 = 1 - (tz[:, m:] - ty) / m
+    cov = np.atleast_2d(np.cov(v01)) / m + np.atleast_2d(np.cov(v10)) / n
+    return auc, cov
+
+
+def auc_interval(churned, risk, alpha: float = 0.05) -> tuple[float, float, float]:
+    """ROC AUC of ``risk`` for ``churned``, with its DeLong normal interval."""
+    y = np.asarray(churned, dtype=bool)
+    auc, cov = _delong(y, np.asarray(risk, dtype=float)[None, :])
+    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(cov[0, 0])
+    return float(auc[0]), float(max(auc[0] - half, 0.0)), float(min(auc[0] + half, 1.0))
+
+
+def auc_difference(churned, risk, baseline, alpha: float = 0.05) -> tuple[float, float, float]:
+    """AUC of ``risk`` minus AUC of ``baseline`` on the same members, with DeLong's paired interval."""
+    y = np.asarray(churned, dtype=bool)
+    auc, cov = _delong(y, np.vstack([np.asarray(risk, dtype=float), np.asarray(baseline, dtype=float)]))
+    diff = float(auc[0] - auc[1])
+    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0))
+    return diff, diff - half, diff + half
+
+
+def _ranks(risk: np.ndarray) -> np.ndarray:
+    """0-based positions of ``risk`` in ascending order, ties broken by position."""
+    order = np.argsort(risk, kind="stable")
+    ranks = np.empty(len(risk), dtype=int)
+    ranks[order] = np.arange(len(risk))
+    return ranks
+
+
+def top_decile_lift(churned, risk, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Churn rate among the riskiest tenth over the overall rate, with a log interval (Katz et al. 1978)."""
+    y = np.asarray(churned, dtype=bool)
+    r = np.asarray(risk, dtype=float)
+    n_top = int(np.ceil(len(y) / 10))
+    top = _ranks(r) >= len(y) - n_top
+    est, low, high = rate_ratio_interval(y[top].sum(), n_top, y.sum(), len(y), alpha)
+    return float(est), float(low), float(high)
+
+
+def calibration_table(churned, risk, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
+    """Predicted against observed churn by ``bins`` equal-count groups of risk (1 = lowest risk).
+
+    Returns
+    -------
+    DataFrame
+        decile, members, predicted (mean risk), observed (churn rate),
+        observed_low, observed_high (Wilson interval).
+    """
+    y = np.asarray(churned, dtype=bool)
+    r = np.asarray(risk, dtype=float)
+    group = _ranks(r) * bins // len(r) + 1
+    df = pd.DataFrame({"decile": group, "risk": r, "churned": y})
+    out = df.groupby("decile").agg(members=("risk", "size"), predicted=("risk", "mean"),
+                                   churned=("churned", "sum")).reset_index()
+    observed, low, high = wilson_interval(out["churned"], out["members"], alpha)
+    return out.assign(observed=observed, observed_low=low, observed_high=high).drop(columns="churned")
+
+
+@dataclass(frozen=True)
+class ChurnBacktest:
+    """Churn risk against what happened in a holdout window.
+
+    ``members`` holds member_id, churned, churn_risk and expected_window (the
+    BTYD baseline). ``auc``, ``baseline_auc``, ``auc_gain`` (risk − baseline,
+    paired), ``lift`` and ``baseline_lift`` are (estimate, low, high) with 95%
+    intervals; ``calibration`` is :func:`calibration_table` of the risk.
+    """
+
+    calibration_end: dt.date
+    observation_end: dt.date
+    members: pd.DataFrame
+    auc: tuple[float, float, float]
+    baseline_auc: tuple[float, float, float]
+    auc_gain: tuple[float, float, float]
+    lift: tuple[float, float, float]
+    baseline_lift: tuple[float, float, float]
+    calibration: pd.DataFrame
+
+    def summary(self, lang: str = "zh") -> pd.DataFrame:
+        """AUC and top-decile lift of the churn risk and of the BTYD baseline, with 95% intervals."""
+        auc, lift = t("churn.auc", lang), t("churn.top_decile_lift", lang)
+        rows = [(auc, "churn_risk", *self.auc), (auc, "expected_purchases", *self.baseline_auc),
+                (auc, "churn_risk − expected_purchases", *self.auc_gain),
+                (lift, "churn_risk", *self.lift), (lift, "expected_purchases", *self.baseline_lift)]
+        return pd.DataFrame(rows, columns=["metric", "score", "estimate", "low", "high"])
+
+
+def backtest(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *, folds: int = 5,
+             repeats: int = 5, model: str = "bgnbd", period: str = "W", recent_days: int = RECENT_DAYS,
+             C: float = 1.0, random_state: int = 0) -> ChurnBacktest:
+    """Evaluate the churn risk on a holdout window: does it pick those who bought nothing?
+
+    Features come from data up to ``calibration_end``; a member has churned
+    when they have no purchase day after it up to ``observation_end``.
+
+    The classifier is cross-fitted over members: each member's risk is the
+    mean over ``repeats`` stratified ``folds``-fold splits (seeded) of the
+    prediction of a model trained on the other folds, so no member is scored
+    by a model that saw their outcome; repeating only removes the luck of one
+    split. The BTYD model is fitted on calibration data alone (no outcomes).
+    The baseline ranks members by the BTYD expected number of purchases in
+    the holdout window (fewer = riskier).
+    """
+    cal_end, obs_end = as_date(calibration_end, "calibration_end"), as_date(observation_end, "observation_end")
+    window = (obs_end - cal_end).days
+    if window <= 0:
+        raise ModelError(f"observation_end {obs_end} must come after calibration_end {cal_end}.")
+    past = calibration_holdout(con, cal_end, obs_end, period=period)
+    feats = churn_features(con, cal_end, window_days=window, model=model, period=period,
+                           recent_days=recent_days, summary=past)
+    y = past["frequency_holdout"].eq(0).to_numpy()
+    risk = np.zeros(len(y))
+    for rep in range(repeats):
+        split = StratifiedKFold(folds, shuffle=True, random_state=random_state + rep).split(feats, y)
+        for train, test in split:
+            clf = ChurnClassifier(C, random_state=random_state).fit(feats.iloc[train], y[train])
+            risk[test] += clf.predict_risk(feats.iloc[test]) / repeats
+    baseline = -feats["expected_window"].to_numpy(dtype=float)
+    members = pd.DataFrame({"member_id": feats["member_id"], "churned": y, "churn_risk": risk,
+                            "expected_window": feats["expected_window"]})
+    return ChurnBacktest(cal_end, obs_end, members,
+                         auc_interval(y, risk), auc_interval(y, baseline), auc_difference(y, risk, baseline),
+                         top_decile_lift(y, risk), top_decile_lift(y, baseline),
+                         calibration_table(y, risk))
+
+
+def plot_calibration(result: ChurnBacktest, lang: str = "zh"):
+    """Reliability diagram: observed churn (with 95% intervals) against predicted, by decile of risk."""
+    cal = result.calibration
+    fig, ax = viz.new_figure(figsize=(6, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color=viz.PALETTE[5], label=t("churn.perfect", lang))
+    ax.errorbar(cal["predicted"], cal["observed"],
+                yerr=[cal["observed"] - cal["observed_low"], cal["observed_high"] - cal["observed"]],
+                marker="o", linestyle="-", capsize=3, label=t("churn.deciles", lang))
+    auc, lift, base = result.auc, result.lift, result.baseline_auc
+    ax.text(0.02, 0.97, f"{t('churn.auc', lang)} {auc[0]:.3f} ({auc[1]:.3f}–{auc[2]:.3f})\n"
+            f"{t('churn.top_decile_lift', lang)} {lift[0]:.2f} ({lift[1]:.2f}–{lift[2]:.2f})\n"
+            f"{t('churn.baseline', lang)}: {t('churn.auc', lang)} {base[0]:.3f} ({base[1]:.3f}–{base[2]:.3f})",
+            transform=ax.transAxes, va="top")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_formatter(viz.pct_formatter)
+    ax.yaxis.set_major_formatter(viz.pct_formatter)
+    ax.set_xlabel(t("churn.predicted", lang))
+    ax.set_ylabel(t("churn.observed", lang))
+    ax.set_title(t("churn.calibration_title", lang))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,249 @@
+"""Does the model hold up on data it has not seen? Tables and figures.
+
+Each check returns a table; ``plot_*`` draws it (``lang`` "zh" or "en",
+into ``ax`` or a new figure) and returns the figure:
+
+- :func:`calibration_vs_holdout`: expected vs actual holdout purchases by
+  calibration frequency (Fader, Hardie & Lee 2005, figure 4), and
+  :func:`holdout_totals` for the total with its interval;
+- :func:`tracking`: cumulative repeat purchases of the calibration cohort
+  over calibration and holdout, actual vs model (FHL 2005, figure 2);
+- :func:`p_alive_history`: one member's P(alive) day by day;
+- :func:`compare_models`: the transaction models side by side on holdout error.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import i18n
+from ..errors import CrmkitError, ModelError
+from ..rfm import as_date, compress, period_days, purchase_days, purchase_timeline
+from ..viz import fmt_pct, new_figure
+from . import MODELS
+from ._base import RepeatBuyingModel
+from .value import forecast_purchases, log_interval, log_param_gradient, log_variance
+
+i18n.register({
+    "clv.calibration_frequency": ("校准期复购次数", "Repeat purchases in calibration"),
+    "clv.holdout_purchases": ("验证期人均复购次数", "Mean repeat purchases in holdout"),
+    "clv.actual": ("实际", "Actual"),
+    "clv.expected": ("模型预测", "Model"),
+    "clv.interval": ("90% 区间", "90% interval"),
+    "clv.calibration_vs_holdout": ("验证期复购：实际与预测", "Holdout purchases: actual vs model"),
+    "clv.cumulative_repeat": ("累计复购次数", "Cumulative repeat purchases"),
+    "clv.tracking": ("累计复购追踪", "Cumulative repeat purchases over time"),
+    "clv.calibration_end": ("校准期结束", "End of calibration"),
+    "clv.date": ("日期", "Date"),
+    "clv.p_alive": ("活跃概率", "P(alive)"),
+    "clv.purchase": ("购买", "Purchase"),
+    "clv.p_alive_history": ("会员 {member} 的活跃概率", "P(alive) of member {member}"),
+    "clv.mae": ("人均绝对误差", "Mean absolute error per member"),
+    "clv.rmse": ("人均均方根误差", "Root mean squared error per member"),
+    "clv.model_comparison": ("模型比较：验证期误差", "Model comparison: holdout error"),
+    "clv.total_error": ("总量误差", "total error"),
+    "clv.per_member": ("每位会员的购买次数", "Purchases per member"),
+})
+
+
+def _figure(ax):
+    if ax is None:
+        return new_figure()
+    return ax.figure, ax
+
+
+def _check_holdout(ch: pd.DataFrame) -> None:
+    need = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
+    missing = [c for c in need if c not in ch.columns]
+    if missing:
+        raise CrmkitError(f"holdout checks need a calibration_holdout() frame; column {missing[0]!r} is missing.")
+
+
+def calibration_vs_holdout(model: RepeatBuyingModel, ch: pd.DataFrame, *, max_frequency: int = 7) -> pd.DataFrame:
+    """Mean actual and expected holdout purchases by calibration frequency (the last bin is ``max_frequency+``).
+
+    ``ch`` comes from :func:`crmkit.rfm.calibration_holdout`. Returns one row
+    per bin: ``members, actual, expected``.
+    """
+    _check_holdout(ch)
+    expected = model.expected_purchases(ch["duration_holdout"], ch["frequency"], ch["recency"], ch["T"])
+    bins = np.minimum(ch["frequency"].to_numpy(), max_frequency).astype(int)
+    labels = [str(b) for b in range(max_frequency)] + [f"{max_frequency}+"]
+    frame = pd.DataFrame({"bin": bins, "actual": ch["frequency_holdout"].to_numpy(), "expected": expected})
+    table = frame.groupby("bin").agg(members=("actual", "size"), actual=("actual", "mean"),
+                                     expected=("expected", "mean"))
+    table = table.reindex(range(max_frequency + 1))
+    table.index = pd.Index(labels, name="calibration_frequency")
+    return table
+
+
+def holdout_totals(model: RepeatBuyingModel, ch: pd.DataFrame, *, interval: float = 0.9) -> pd.Series:
+    """Total holdout purchases, actual and expected, with the interval of the expectation."""
+    _check_holdout(ch)
+    forecast = forecast_purchases(model, ch["duration_holdout"], ch["frequency"], ch["recency"], ch["T"],
+                                  interval=interval)
+    return pd.concat([pd.Series({"actual": float(ch["frequency_holdout"].sum())}), forecast])
+
+
+def plot_calibration_vs_holdout(table: pd.DataFrame, *, lang: str = "zh", ax=None):
+    """Bars of actual and model holdout purchases by calibration frequency."""
+    fig, ax = _figure(ax)
+    pos = np.arange(len(table))
+    ax.bar(pos - 0.2, table["actual"], width=0.4, label=i18n.t("clv.actual", lang))
+    ax.bar(pos + 0.2, table["expected"], width=0.4, label=i18n.t("clv.expected", lang))
+    ax.set_xticks(pos, table.index)
+    ax.set_xlabel(i18n.t("clv.calibration_frequency", lang))
+    ax.set_ylabel(i18n.t("clv.holdout_purchases", lang))
+    ax.set_title(i18n.t("clv.calibration_vs_holdout", lang))
+    ax.legend()
+    return fig
+
+
+def tracking(con, model: RepeatBuyingModel, calibration_end, observation_end, *, period: str = "W",
+             table: str = "transactions", interval: float = 0.9) -> pd.DataFrame:
+    """Cumulative repeat purchases of the calibration cohort, actual vs model, one row per period.
+
+    The cohort is every member whose first purchase is on or before
+    ``calibration_end``; the model's curve is Σ over first-purchase days of
+    members × E[X(time since that day)], with its interval. ``period`` is the
+    model's time unit, and the length of a row.
+
+    Returns ``date`` (end of the period, inclusive), ``actual``, ``expected``,
+    ``expected_low`` and ``expected_high``.
+    """
+    cal_end, obs_end = as_date(calibration_end, "calibration_end"), as_date(observation_end, "observation_end")
+    timeline = purchase_timeline(con, cal_end, obs_end, table=table)
+    if timeline.empty:
+        raise CrmkitError(f"no purchases on or before {cal_end} to track.")
+    step = period_days(period)
+    start = timeline["day"].min()
+    dates = pd.date_range(start + pd.Timedelta(days=step), pd.Timestamp(obs_end), freq=pd.Timedelta(days=step))
+    if dates.empty or dates[-1] != pd.Timestamp(obs_end):
+        dates = dates.append(pd.DatetimeIndex([pd.Timestamp(obs_end)]))
+    days = timeline["day"].to_numpy()
+    actual = np.cumsum(timeline["repeat_purchases"].to_numpy())[np.searchsorted(days, dates.to_numpy(), "right") - 1]
+    cohort = timeline[timeline["first_purchases"] > 0]
+    age = (dates.to_numpy()[:, None] - cohort["day"].to_numpy()[None, :]) / np.timedelta64(1, "D") / step
+    sizes = cohort["first_purchases"].to_numpy(dtype=float)
+
+    def curve(mod):
+        return mod.expected_purchases_new(np.maximum(age, 0.0)) @ sizes
+
+    expected = curve(model)
+    grad = log_param_gradient(model, curve, expected)
+    low, high = log_interval(expected, log_variance(expected, grad, model.log_params_cov_), interval)
+    out = pd.DataFrame({"date": dates, "actual": actual, "expected": expected,
+                        "expected_low": low, "expected_high": high})
+    out.attrs["calibration_end"] = cal_end.isoformat()
+    return out
+
+
+def plot_tracking(table: pd.DataFrame, *, lang: str = "zh", ax=None):
+    """Cumulative repeat purchases, actual vs model with its interval, and the end of calibration."""
+    fig, ax = _figure(ax)
+    ax.plot(table["date"], table["actual"], label=i18n.t("clv.actual", lang))
+    ax.plot(table["date"], table["expected"], linestyle="--", label=i18n.t("clv.expected", lang))
+    ax.fill_between(table["date"], table["expected_low"], table["expected_high"], alpha=0.25,
+                    color=ax.lines[-1].get_color(), label=i18n.t("clv.interval", lang))
+    if "calibration_end" in table.attrs:
+        ax.axvline(pd.Timestamp(table.attrs["calibration_end"]), color="grey", linewidth=1)
+        ax.annotate(i18n.t("clv.calibration_end", lang), (pd.Timestamp(table.attrs["calibration_end"]), 0),
+                    xytext=(4, 4), textcoords="offset points", color="grey")
+    ax.set_xlabel(i18n.t("clv.date", lang))
+    ax.set_ylabel(i18n.t("clv.cumulative_repeat", lang))
+    ax.set_title(i18n.t("clv.tracking", lang))
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def p_alive_history(con, model: RepeatBuyingModel, member_id: str, as_of, *, period: str = "W",
+                    table: str = "transactions") -> pd.DataFrame:
+    """P(alive) of one member on every day from the first purchase to ``as_of``.
+
+    Returns ``date, frequency, recency, T, p_alive, purchase`` (whether the
+    member bought that day); recency and T are in ``period``, the model's time unit.
+    """
+    as_of = as_date(as_of, "as_of")
+    bought = purchase_days(con, member_id, as_of, table=table)
+    if bought.empty:
+        raise CrmkitError(f"member {member_id} has no purchases on or before {as_of}.")
+    step = period_days(period)
+    days = bought["day"].to_numpy()
+    grid = pd.date_range(days[0], pd.Timestamp(as_of), freq="D")
+    k = np.searchsorted(days, grid.to_numpy(), "right")
+    recency = (days[k - 1] - days[0]) / np.timedelta64(1, "D") / step
+    age = (grid.to_numpy() - days[0]) / np.timedelta64(1, "D") / step
+    out = pd.DataFrame({"date": grid, "frequency": k - 1, "recency": recency, "T": age,
+                        "p_alive": model.p_alive(k - 1, recency, age), "purchase": np.isin(grid.to_numpy(), days)})
+    out.attrs["member_id"] = str(member_id)
+    return out
+
+
+def plot_p_alive_history(table: pd.DataFrame, *, lang: str = "zh", ax=None):
+    """P(alive) over time, with the purchase days marked."""
+    fig, ax = _figure(ax)
+    ax.plot(table["date"], table["p_alive"], label=i18n.t("clv.p_alive", lang))
+    bought = table[table["purchase"]]
+    ax.scatter(bought["date"], bought["p_alive"], marker="|", s=200, color="black", zorder=3,
+               label=i18n.t("clv.purchase", lang))
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(i18n.t("clv.date", lang))
+    ax.set_ylabel(i18n.t("clv.p_alive", lang))
+    ax.set_title(i18n.t("clv.p_alive_history", lang).format(member=table.attrs.get("member_id", "")))
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def compare_models(ch: pd.DataFrame, models: Sequence[str] = tuple(MODELS)) -> pd.DataFrame:
+    """Fit each transaction model on the calibration period and score it on the holdout.
+
+    Returns one row per model (by label): ``log_likelihood``, ``aic``,
+    ``expected_total``, ``actual_total``, ``total_error`` (expected / actual - 1),
+    ``mae`` and ``rmse`` of the members' holdout purchases, and ``note``
+    (why a model could not be fitted, else empty).
+    """
+    _check_holdout(ch)
+    rows = compress(ch)
+    actual = ch["frequency_holdout"].to_numpy(dtype=float)
+    records = []
+    for name in models:
+        model = MODELS[name]()
+        record = {"model": model.label, "note": ""}
+        try:
+            model.fit_summary(rows)
+        except ModelError as err:
+            records.append({**record, "note": str(err)})
+            continue
+        error = model.expected_purchases(ch["duration_holdout"], ch["frequency"], ch["recency"], ch["T"]) - actual
+        records.append({
+            **record,
+            "log_likelihood": model.log_likelihood_,
+            "aic": 2 * len(model.param_names) - 2 * model.log_likelihood_,
+            "expected_total": float(error.sum() + actual.sum()),
+            "actual_total": float(actual.sum()),
+            "total_error": float(error.sum() / actual.sum()) if actual.sum() else np.nan,
+            "mae": float(np.abs(error).mean()),
+            "rmse": float(np.sqrt((error ** 2).mean())),
+        })
+    columns = ["log_likelihood", "aic", "expected_total", "actual_total", "total_error", "mae", "rmse", "note"]
+    return pd.DataFrame.from_records(records, index="model").reindex(columns=columns)
+
+
+def plot_model_comparison(table: pd.DataFrame, *, lang: str = "zh", ax=None):
+    """Bars of each model's holdout error per member (MAE and RMSE); labels carry the error of the total."""
+    fig, ax = _figure(ax)
+    pos = np.arange(len(table))
+    for shift, col in ((-0.2, "mae"), (0.2, "rmse")):
+        bars = ax.bar(pos + shift, table[col], width=0.4, label=i18n.t(f"clv.{col}", lang))
+        ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    label = i18n.t("clv.total_error", lang)
+    ticks = [f"{name}\n{label} {fmt_pct(err)}" for name, err in table["total_error"].items()]
+    ax.set_xticks(pos, ticks)
+    ax.set_ylabel(i18n.t("clv.per_member", lang))
+    ax.set_title(i18n.t("clv.model_comparison", lang))
+    ax.legend(loc="lower center")
+    return fig

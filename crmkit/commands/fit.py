@@ -1,0 +1,69 @@
+"""``crmkit fit SOURCE``: fit a transaction model (BG/NBD, Pareto/NBD, MBG/NBD) and print its parameters."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..clv import MODELS
+from ..errors import CrmkitError
+from ..progress import Progress
+from ..rfm import as_date, compress, rfm_summary
+from ..store import open_source
+
+_UNITS = {"D": "days", "W": "weeks (days / 7)"}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fit", help="fit a buy-till-you-die model to the transactions",
+        description="Fit a BG/NBD, Pareto/NBD or MBG/NBD model by maximum likelihood on the "
+                    "members' RFM summary and print its parameters with standard errors.",
+    )
+    p.add_argument("source", metavar="SOURCE",
+                   help="member store (.duckdb) or transactions file (CSV / Parquet with "
+                        "member_id, order_time, amount)")
+    p.add_argument("--model", choices=sorted(MODELS), default="bgnbd", help="model (default: bgnbd)")
+    p.add_argument("--period", choices=sorted(_UNITS), default="W",
+                   help="time unit: W = weeks (days / 7), D = days (default: W)")
+    p.add_argument("--calibration-end", metavar="DATE",
+                   help="last day of data used (inclusive; default: the last order day)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = Progress("crmkit fit")
+    con = open_source(args.source)
+    try:
+        if args.calibration_end:
+            end = as_date(args.calibration_end, "--calibration-end")
+        else:
+            last = con.execute("SELECT CAST(max(order_time) AS DATE) FROM transactions").fetchone()[0]
+            if last is None:
+                raise CrmkitError(f"{args.source}: no transactions to fit.")
+            end = last
+        progress.step(f"summarising purchases up to {end} in {_UNITS[args.period]}")
+        summary = rfm_summary(con, end, period=args.period)
+    finally:
+        con.close()
+    if summary.empty:
+        raise CrmkitError(f"{args.source}: no purchases on or before {end}.")
+    rows = compress(summary)
+    model = MODELS[args.model]()
+    progress.step(f"fitting {model.label} on {len(summary):,} members ({len(rows):,} distinct rows)")
+    model.fit_summary(rows)
+    result = {**model.as_dict(), "period": args.period, "calibration_end": end.isoformat()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(_text(model, result))
+    return 0
+
+
+def _text(model, result: dict) -> str:
+    lines = [f"{model.label} on {result['n_members']:,} members, in {_UNITS[result['period']]}, "
+             f"data up to {result['calibration_end']}"]
+    for name, value in result["params"].items():
+        lines.append(f"  {name:<6} {value:10.4f}   (se {result['standard_errors'][name]:.4f})")
+    lines.append(f"log-likelihood {result['log_likelihood']:,.2f}")
+    return "\n".join(lines)

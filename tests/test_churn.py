@@ -1,0 +1,256 @@
+import datetime as dt
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import crmkit
+from crmkit import churn
+from crmkit.rfm import calibration_holdout
+
+CAL_END, OBS_END = "1997-09-30", "1998-06-30"  # CDNOW: weeks 1–39 calibrate, weeks 40–78 hold out
+
+
+def load_cdnow(con, path):
+    """CDNOW_sample.txt (headerless, whitespace: id, original id, yyyymmdd, CDs, dollars) as transactions."""
+    raw = pd.read_csv(path, sep=r"\s+", header=None, names=["id", "original_id", "day", "cds", "dollars"],
+                      dtype={"id": str, "day": str})
+    tx = pd.DataFrame({
+        "member_id": raw["id"],
+        "order_id": raw["id"] + "-" + raw.index.astype(str),
+        "line_no": 1,
+        "order_time": pd.to_datetime(raw["day"], format="%Y%m%d"),
+        "quantity": raw["cds"].astype(float),
+        "amount": raw["dollars"].astype(float),
+        "txn_type": "sale",
+    })
+    con.execute("INSERT INTO transactions BY NAME SELECT * FROM tx")  # DuckDB reads the local frame
+
+
+@pytest.fixture(scope="module")
+def cdnow(cdnow_sample_path):
+    con = crmkit.connect(":memory:")
+    load_cdnow(con, cdnow_sample_path)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def result(cdnow):
+    return churn.backtest(cdnow, CAL_END, OBS_END)
+
+
+# ----------------------------------------------------------------- CDNOW holdout
+
+def test_cdnow_churn_risk_beats_bgnbd_expected_purchases(result):
+    m = result.members
+    assert len(m) == 2357
+    assert m["churned"].sum() == 1673  # bought nothing in weeks 40–78
+    # BG/NBD expected purchases in weeks 40–78 rank churners with AUC 0.7725 (the same with
+    # lifetimes' BetaGeoFitter: r, alpha, a, b = 0.243, 4.414, 0.793, 2.426 on this file).
+    auc, low, high = result.baseline_auc
+    assert auc == pytest.approx(0.7725, abs=5e-4)
+    assert auc == pytest.approx(roc_auc_score(m["churned"], -m["expected_window"]), abs=1e-12)
+    assert low < auc < high
+    # churn_risk (cross-fitted, members never scored by a model that saw them) does better
+    assert result.auc[0] == pytest.approx(0.779, abs=0.003)
+    assert result.auc[0] > auc + 0.005
+    assert result.auc_gain[0] == pytest.approx(result.auc[0] - auc, abs=1e-12)
+    assert result.auc_gain[1] < result.auc_gain[0] < result.auc_gain[2]
+
+
+def test_cdnow_top_decile_lift(result):
+    lift, low, high = result.lift
+    top = result.members.nlargest(236, "churn_risk")  # ceil(2,357 / 10)
+    assert lift == pytest.approx(top["churned"].mean() / result.members["churned"].mean(), abs=1e-9)
+    assert lift == pytest.approx(1.29, abs=0.02)
+    assert lift > result.baseline_lift[0]
+    assert 1 < low < lift < high
+
+
+def test_cdnow_calibration_by_decile(result):
+    cal = result.calibration
+    assert list(cal["decile"]) == list(range(1, 11))
+    assert cal["members"].sum() == 2357
+    # well calibrated: every decile's observed churn within 6 points of the prediction,
+    # and inside or near its 95% interval
+    assert (cal["predicted"] - cal["observed"]).abs().max() < 0.06
+    assert cal["predicted"].is_monotonic_increasing
+    assert cal["observed"].iloc[0] < 0.25 and cal["observed"].iloc[-1] > 0.85
+    assert (cal["predicted"] * cal["members"]).sum() == pytest.approx(1673, rel=0.01)
+
+
+def test_cdnow_calibration_figure_in_both_languages(result):
+    for lang, title in (("zh", "流失预警校准：预测 vs 实际"), ("en", "Churn warning calibration: predicted vs observed")):
+        fig = churn.plot_calibration(result, lang)
+        ax = fig.axes[0]
+        assert ax.get_title() == title
+        assert ax.get_xlabel() == churn.t("churn.predicted", lang)
+        plt.close(fig)
+    summary = result.summary("en")
+    assert list(summary["score"]) == ["churn_risk", "expected_purchases", "churn_risk − expected_purchases",
+                                      "churn_risk", "expected_purchases"]
+
+
+def test_one_time_buyers_are_not_ranked_safest(cdnow, result):
+    feats = churn.churn_features(cdnow, CAL_END, window_days=273).set_index("member_id")
+    one_time = feats["frequency"].eq(0)
+    assert one_time.sum() == 1411  # 60% of the members
+    # the flaw: BG/NBD gives every one-time buyer P(alive) = 1, so the "safest" tenth by
+    # P(alive) is all one-time buyers, although 86% of them bought nothing in weeks 40–78
+    assert (feats.loc[one_time, "p_alive"] == 1).all()
+    assert one_time[feats.nlargest(236, "p_alive").index].all()
+    m = result.members.set_index("member_id").join(one_time.rename("one_time"))
+    assert m.loc[m["one_time"], "churned"].mean() == pytest.approx(0.8632, abs=1e-4)
+    assert m.loc[~m["one_time"], "churned"].mean() == pytest.approx(0.4810, abs=1e-4)
+    # churn_risk ranks them riskier than repeat buyers, and none of them among the safest tenth
+    assert m.loc[m["one_time"], "churn_risk"].mean() > m.loc[~m["one_time"], "churn_risk"].mean() + 0.3
+    assert m.nsmallest(236, "churn_risk")["one_time"].mean() < 0.01
+    # so does the fallback without a classifier: the model's chance of no purchase in the window
+    assert one_time[feats.nsmallest(236, "p_no_purchase").index].mean() < 0.01
+
+
+def test_train_on_the_past_predict_the_future(cdnow):
+    """The scoring path: fitted on the 180 days before 1997-09-30, judged on the 180 days after."""
+    model = churn.ChurnRisk(window_days=180).fit(cdnow, CAL_END)
+    assert model.method_ == "classifier"
+    assert model.trained_on_ == dt.date(1997, 4, 3)
+    feats = model.features(cdnow, CAL_END)
+    risk = model.predict(feats)
+    assert ((risk >= 0) & (risk <= 1)).all()
+    after = calibration_holdout(cdnow, CAL_END, "1998-03-29")  # 180 days after
+    assert after["member_id"].tolist() == feats["member_id"].tolist()
+    y = after["frequency_holdout"] == 0
+    assert roc_auc_score(y, risk) > roc_auc_score(y, -feats["expected_window"])
+
+
+# ------------------------------------------------------------ hand-made features
+
+@pytest.fixture
+def small(con):
+    rows = [
+        # member A: three purchase days; 10 yuan of the last order returned; two channels
+        ("A", "a1", "2024-01-01 10:00", 100.0, "pos", "sale"),
+        ("A", "a2", "2024-01-11 12:00", 50.0, "online", "sale"),
+        ("A", "a3", "2024-01-31 09:00", 30.0, "pos", "sale"),
+        ("A", "a3", "2024-02-05 09:00", -10.0, "pos", "return"),
+        # member B: one purchase day, two orders on it
+        ("B", "b1", "2024-02-20 08:00", 20.0, "miniapp", "sale"),
+        ("B", "b2", "2024-02-20 18:00", 25.0, "miniapp", "sale"),
+        # member C: buys after the as-of date only
+        ("C", "c1", "2024-03-05 08:00", 80.0, "pos", "sale"),
+        # A again, after the as-of date
+        ("A", "a4", "2024-04-01 10:00", 40.0, "pos", "sale"),
+    ]
+    df = pd.DataFrame(rows, columns=["member_id", "order_id", "order_time", "amount", "channel", "txn_type"])
+    df["order_time"] = pd.to_datetime(df["order_time"])
+    con.execute("INSERT INTO transactions BY NAME SELECT * FROM df")
+    return con
+
+
+def test_behaviour_features_by_hand(small):
+    b = churn.behaviour_features(small, "2024-03-01", recent_days=31).set_index("member_id")
+    assert list(b.index) == ["A", "B"]
+    a = b.loc["A"]
+    assert a["days_since_last"] == 30           # 2024-01-31 → 2024-03-01 (leap year)
+    assert a["mean_interval_days"] == 15.0      # 30 days over 2 intervals
+    assert a["last_interval_days"] == 20
+    assert a["tenure_days"] == 61               # 2024-01-01 … 2024-03-01, both counted
+    # net spend 100 + 50 + (30 − 10) = 170; the last 31 days (after 2024-01-30) hold 20 of it
+    assert a["spend_trend"] == pytest.approx(20 / 170 - 31 / 61)
+    assert a["avg_spend"] == pytest.approx(170 / 3)
+    assert a["returns_share"] == pytest.approx(10 / 180)
+    assert a["channels"] == 2
+    bb = b.loc["B"]
+    assert bb["days_since_last"] == 10 and bb["tenure_days"] == 11
+    assert pd.isna(bb["mean_interval_days"]) and pd.isna(bb["last_interval_days"])
+    assert bb["spend_trend"] == 0               # tenure within the recent window: no trend yet
+    assert bb["avg_spend"] == 45.0 and bb["channels"] == 1
+
+
+def test_design_matrix_neutral_values_for_one_time_buyers(small):
+    feats = pd.DataFrame({
+        "member_id": ["A", "B"], "frequency": [2, 0], "expected_window": [0.5, 0.1],
+        "days_since_last": [30, 10], "mean_interval_days": [15.0, np.nan],
+        "last_interval_days": [20.0, np.nan], "tenure_days": [61, 11], "spend_trend": [-0.39, 0.0],
+        "avg_spend": [170 / 3, 45.0], "returns_share": [10 / 180, 0.0], "channels": [2, 1],
+    })
+    x = churn.design_matrix(feats)
+    assert list(x.columns) == list(churn.FEATURES)
+    assert x.loc[0, "log_gap_ratio"] == pytest.approx(np.log(31 / 16))
+    assert x.loc[0, "log_last_interval_ratio"] == pytest.approx(np.log(21 / 16))
+    assert x.loc[0, "log_channels"] == pytest.approx(np.log(2))
+    assert x.loc[1, ["log_gap_ratio", "log_last_interval_ratio", "log_channels"]].tolist() == [0, 0, 0]
+    assert x.loc[1, "one_time"] == 1 and x.loc[0, "one_time"] == 0
+    assert not x.isna().any().any()
+
+
+def test_too_little_history_falls_back_to_the_model(small):
+    model = churn.ChurnRisk(window_days=30).fit(small, "2024-03-01")
+    assert model.method_ == "model" and model.classifier_ is None
+    assert model.n_train_ == 1  # only A had bought by 2024-01-31
+    feats = pd.DataFrame({"p_no_purchase": [0.25, 0.75]})
+    assert model.predict(feats).tolist() == [0.25, 0.75]
+
+
+# ------------------------------------------------------------ bands, metrics, list
+
+def test_risk_bands_fixed_thresholds():
+    risk = pd.Series([0.0, 0.29, 0.3, 0.59, 0.6, 1.0], index=list("abcdef"))
+    bands = churn.risk_bands(risk)
+    assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+    assert list(bands.index) == list("abcdef")
+    assert churn.risk_bands([0.5], (0.2, 0.5)).tolist() == ["high"]
+    with pytest.raises(ValueError):
+        churn.risk_bands([0.5], (0.6, 0.3))
+
+
+def test_auc_and_delong_interval_by_hand():
+    y = [True, True, False, False]
+    s = [0.9, 0.4, 0.5, 0.1]
+    # 3 of the 4 (churned, retained) pairs are ordered: AUC 0.75. Placements of the churned
+    # (share of retained below): 1, 0.5; of the retained (share of churned above): 0.5, 1.
+    # DeLong variance: var(1, 0.5)/2 + var(0.5, 1)/2 = 0.125/2 + 0.125/2 = 0.125.
+    auc, low, high = churn.auc_interval(y, s)
+    assert auc == 0.75
+    assert low == pytest.approx(0.75 - 1.959964 * np.sqrt(0.125), abs=1e-6)
+    assert high == 1.0
+    diff, dlow, dhigh = churn.auc_difference(y, s, s)
+    assert (diff, dlow, dhigh) == (0.0, 0.0, 0.0)
+    diff, _, _ = churn.auc_difference(y, s, [0.1, 0.2, 0.3, 0.4])  # AUC 0 for the second score
+    assert diff == 0.75
+
+
+def test_top_decile_lift_and_calibration_by_hand():
+    risk = np.arange(20) / 20          # 0.00 … 0.95
+    churned = np.zeros(20, dtype=bool)
+    churned[[18, 19, 10, 5]] = True    # both of the riskiest tenth churned; 4 of 20 overall
+    lift, low, high = churn.top_decile_lift(churned, risk)
+    assert lift == pytest.approx((2 / 2) / (4 / 20))
+    assert low < lift < high
+    cal = churn.calibration_table(churned, risk, bins=4)
+    assert cal["members"].tolist() == [5, 5, 5, 5]
+    assert cal["predicted"].tolist() == pytest.approx([0.1, 0.35, 0.6, 0.85])
+    assert cal["observed"].tolist() == pytest.approx([0.0, 0.2, 0.2, 0.4])
+    assert (cal["observed_low"] <= cal["observed"]).all() and (cal["observed"] <= cal["observed_high"]).all()
+
+
+def test_at_risk_members_masks_pii(con):
+    con.execute("INSERT INTO members (member_id, phone, name) VALUES "
+                "('m1', '13812345678', '张三'), ('m2', '13900001111', '欧阳娜娜'), ('m3', '13700002222', '李四')")
+    scores = pd.DataFrame({
+        "member_id": ["m1", "m2", "m3", "m4"],
+        "churn_risk": [0.9, 0.7, 0.2, 0.95],
+        "churn_band": ["high", "high", "low", "high"],
+        "clv": [100.0, 500.0, 900.0, 50.0],
+        "clv_low": [80.0, 400.0, 700.0, 30.0],
+        "clv_high": [130.0, 650.0, 1100.0, 70.0],
+    })
+    out = churn.at_risk_members(scores, con, top=2)
+    assert out["member_id"].tolist() == ["m2", "m1"]           # high band, by CLV
+    assert out["phone"].tolist() == ["139****1111", "138****5678"]
+    assert out["name"].tolist() == ["欧***", "张*"]
+    text = out.to_csv()
+    assert "13900001111" not in text and "张三" not in text

@@ -1,0 +1,110 @@
+"""``crmkit score SOURCE --as-of DATE``: one row of scores per member, to a file and/or the store."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+import duckdb
+
+from ..churn import DEFAULT_WINDOW_DAYS
+from ..clv import MODELS
+from ..errors import CrmkitError, InputError
+from ..i18n import LANGS
+from ..progress import Progress
+from ..scoring import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN, score_members, write_scores
+from ..store import open_source
+
+WRITERS = {
+    ".csv": lambda df, path: df.to_csv(path, index=False),
+    ".parquet": lambda df, path: df.to_parquet(path, index=False),
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="score every member: p_alive, CLV with interval, churn risk, RFM, stage, tier",
+        description="Score every member who has bought up to --as-of: BTYD model (BG/NBD by default) "
+                    "and Gamma-Gamma for CLV with its 90%% interval, churn risk and band, RFM scores, "
+                    "lifecycle stage and tier. A store gets the scores in member_scores (rows of the "
+                    "same as-of date are replaced).",
+    )
+    p.add_argument("source", metavar="SOURCE",
+                   help="member store (.duckdb) or transactions file (CSV / Parquet) with at least "
+                        "member_id, order_time, amount")
+    p.add_argument("--as-of", required=True, metavar="DATE", help="score date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--horizon-days", type=int, default=DEFAULT_HORIZON_DAYS, metavar="N",
+                   help=f"CLV horizon in days (default {DEFAULT_HORIZON_DAYS})")
+    p.add_argument("--discount-rate", type=float, default=DEFAULT_DISCOUNT_RATE, metavar="R",
+                   help=f"annual discount rate (default {DEFAULT_DISCOUNT_RATE})")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
+                   help=f"gross margin as a share of net sales (default {DEFAULT_MARGIN})")
+    p.add_argument("--model", default="bgnbd", choices=sorted(MODELS),
+                   help="transaction model (default bgnbd: BG/NBD)")
+    p.add_argument("--churn-days", type=int, default=DEFAULT_WINDOW_DAYS, metavar="N",
+                   help=f"churn = no purchase in the next N days (default {DEFAULT_WINDOW_DAYS})")
+    p.add_argument("--out", metavar="FILE", help="write the scores to FILE (.csv or .parquet)")
+    p.add_argument("--lang", choices=LANGS, default="zh", help="language of the summary (default zh)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    try:
+        dt.date.fromisoformat(args.as_of)
+    except ValueError:
+        raise CrmkitError(f"--as-of {args.as_of!r} is not a date; use YYYY-MM-DD.") from None
+    if args.horizon_days <= 0 or args.churn_days <= 0:
+        raise CrmkitError("--horizon-days and --churn-days must be positive numbers of days.")
+    if args.discount_rate < 0:
+        raise CrmkitError("--discount-rate must be an annual rate ≥ 0, e.g. 0.1 for 10% a year.")
+    if not 0 < args.margin <= 1:
+        raise CrmkitError("--margin must be a share of net sales in (0, 1], e.g. 0.3.")
+    if args.out and Path(args.out).suffix.lower() not in WRITERS:
+        raise InputError("the output must end in .csv or .parquet.", path=args.out)
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise InputError("its folder does not exist.", path=args.out)
+
+
+def _write(table, path: Path) -> None:
+    """Write whole or not at all: a temporary file is renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        WRITERS[path.suffix.lower()](table, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write the scores ({err.strerror or type(err).__name__}).", path=str(path)) from err
+
+
+def _is_store(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``con`` is a store file (not the in-memory view over a transactions file)."""
+    return con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                       ).fetchone()[0] is not None
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    con = open_source(args.source, read_only=False)
+    try:
+        con.execute("SET enable_progress_bar = false")  # our own stage lines report progress
+        store = _is_store(con)
+        progress = Progress("score", enabled=not args.quiet)
+        try:
+            result = score_members(con, args.as_of, model=args.model, horizon_days=args.horizon_days,
+                                   discount_rate=args.discount_rate, margin=args.margin,
+                                   churn_days=args.churn_days, progress=progress)
+        except duckdb.DataError as err:  # a bad value in the file surfaces when the engine reads it
+            raise InputError(f"cannot score it ({str(err).splitlines()[0]}).", path=args.source) from err
+        if store:
+            write_scores(con, result.table)
+            progress.step(f"{len(result.table):,} rows written to member_scores for {result.as_of}")
+    finally:
+        con.close()
+    if args.out:
+        _write(result.table, Path(args.out))
+        progress.step(f"wrote {args.out}")
+    print(result.summary_text(args.lang))
+    return 0

@@ -1,0 +1,163 @@
+"""The per-member score table that ``crmkit score`` writes: one row per member who has bought.
+
+It composes the other modules, each on the same as-of date:
+
+- :mod:`crmkit.rfm`: frequency, recency, T, monetary (period ``W`` = weeks by default);
+- :mod:`crmkit.clv`: a transaction model (BG/NBD by default) for p_alive and
+  the expected purchases over the horizon, Gamma-Gamma for the expected spend
+  per order, and the CLV with its interval (parameter uncertainty);
+- :mod:`crmkit.churn`: churn_risk over ``churn_days`` and its band;
+- :mod:`crmkit.segments`, :mod:`crmkit.lifecycle`, :mod:`crmkit.tiers`: RFM
+  scores and segment, lifecycle stage, membership tier.
+
+The columns are those of :data:`crmkit.schema.MEMBER_SCORES`. Members who
+registered but never bought have no row: there is nothing to model yet.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from . import viz
+from .churn import BANDS, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk, fit_btyd, risk_bands
+from .clv import GammaGamma, customer_value, total_value
+from .errors import CrmkitError
+from .i18n import register, t
+from .lifecycle import stages
+from .progress import Progress
+from .rfm import as_date, compress, rfm_summary
+from .schema import MEMBER_SCORES
+from .segments import rfm_scores
+from .store import transaction
+from .tiers import assign_tiers
+
+#: CLV horizon, in days.
+DEFAULT_HORIZON_DAYS = 365
+#: Annual discount rate of future margin.
+DEFAULT_DISCOUNT_RATE = 0.10
+#: Gross margin as a share of net sales.
+DEFAULT_MARGIN = 0.30
+
+register({
+    "score.members": ("位会员", "members"),
+    "score.total_clv": ("CLV 合计", "Total CLV"),
+    "score.interval": ("区间", "interval"),
+    "score.horizon": ("预测期", "horizon"),
+    "score.days": ("天", "days"),
+    "score.churn_window": ("流失定义：未来 {days} 天内无购买", "churn = no purchase in the next {days} days"),
+    "score.method.classifier": ("流失风险模型：以 {start} 至 {end} 的会员行为训练",
+                                "churn risk learnt from what members did {start} → {end}"),
+    "score.method.model": ("流失风险：历史数据不足以训练，仅用购买模型",
+                           "churn risk from the purchase model alone (too little history to train on)"),
+})
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The result of :func:`score_members`.
+
+    ``table`` has the columns of :data:`crmkit.schema.MEMBER_SCORES`, one row
+    per member, sorted by member_id (``expected_purchases`` is over the
+    horizon). ``total_clv`` is the CLV summed over the members with its
+    interval (:func:`crmkit.clv.total_value`), which is narrower than the sum
+    of the members' bounds. ``churn`` is the fitted
+    :class:`crmkit.churn.ChurnRisk` (its ``method_`` says how risk was made).
+    """
+
+    as_of: dt.date
+    table: pd.DataFrame
+    total_clv: pd.Series
+    model: object
+    spend: GammaGamma
+    churn: ChurnRisk
+    horizon_days: int
+    interval: float
+
+    def band_counts(self, lang: str = "zh") -> pd.DataFrame:
+        """Members per churn band (high, medium, low) and their share."""
+        counts = self.table["churn_band"].value_counts().reindex(list(BANDS), fill_value=0).to_numpy()
+        return pd.DataFrame({"churn_band": list(BANDS), "label": [t(f"churn.{b}", lang) for b in BANDS],
+                             "members": counts, "share": counts / max(len(self.table), 1)})
+
+    def summary_text(self, lang: str = "zh") -> str:
+        """A few lines for the console: members per churn band and total CLV with its interval."""
+        churn = self.churn
+        lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}; "
+                 + t("score.churn_window", lang).format(days=churn.window_days),
+                 t(f"score.method.{churn.method_}", lang).format(start=churn.trained_on_, end=self.as_of)]
+        lines += [f"  {row.label}: {row.members:,} ({viz.fmt_pct(row.share)})"
+                  for row in self.band_counts(lang).itertuples()]
+        tot = self.total_clv
+        lines.append(f"{t('score.total_clv', lang)} ({t('score.horizon', lang)} {self.horizon_days} "
+                     f"{t('score.days', lang)}): {viz.fmt_yuan(tot['clv'])}, {self.interval:.0%} "
+                     f"{t('score.interval', lang)} {viz.fmt_yuan(tot['clv_low'])}–{viz.fmt_yuan(tot['clv_high'])}")
+        return "\n".join(lines)
+
+
+def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd", period: str = "W",
+                  horizon_days: int = DEFAULT_HORIZON_DAYS, discount_rate: float = DEFAULT_DISCOUNT_RATE,
+                  margin: float = DEFAULT_MARGIN, churn_days: int = DEFAULT_WINDOW_DAYS,
+                  interval: float = 0.9, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+                  progress: Progress | None = None) -> Scores:
+    """Score every member who has bought up to ``as_of`` (inclusive).
+
+    Parameters
+    ----------
+    model, period
+        Transaction model (key of :data:`crmkit.clv.MODELS`) and its time unit (``W``: weeks = days / 7).
+    horizon_days, discount_rate, margin, interval
+        CLV horizon in days, annual discount rate, gross margin as a share of
+        net sales, and the probability of the CLV intervals.
+    churn_days, thresholds
+        Churn window in days and the band thresholds (:func:`crmkit.churn.risk_bands`).
+    progress
+        Stage messages go there (stderr) when given.
+    """
+    as_of = as_date(as_of, "as_of")
+    progress = progress or Progress("score", enabled=False)
+    progress.step(f"RFM summary as of {as_of}")
+    summary = rfm_summary(con, as_of, period=period)
+    if summary.empty:
+        raise CrmkitError(f"no member has a purchase up to {as_of}; nothing to score.")
+    progress.step(f"fitting {model} and Gamma-Gamma on {len(summary):,} members")
+    fitted = fit_btyd(summary, model)
+    spend = GammaGamma().fit_summary(compress(summary, ("frequency", "monetary")))
+    rfm = [summary[c] for c in ("frequency", "recency", "T", "monetary")]
+    value_args = dict(horizon_days=horizon_days, discount_rate_annual=discount_rate, margin=margin,
+                      period=period, interval=interval)
+    value = customer_value(fitted, spend, *rfm, **value_args)
+    total = total_value(fitted, spend, *rfm, **value_args)
+    progress.step(f"training churn risk on the {churn_days} days before {as_of}")
+    churn = ChurnRisk(window_days=churn_days, model=model, period=period).fit(con, as_of)
+    feats = churn.features(con, as_of, summary=summary, fitted=fitted)
+    risk = churn.predict(feats)
+    progress.step(f"churn risk by {churn.method_}; RFM segments, lifecycle stages and tiers")
+    table = summary[["member_id", "frequency", "recency", "T", "monetary"]].assign(
+        as_of=pd.array([as_of] * len(summary), dtype=pd.ArrowDtype(pa.date32())),
+        p_alive=feats["p_alive"].to_numpy(),
+        **{c: value[c].to_numpy() for c in ("expected_purchases", "expected_spend", "clv", "clv_low", "clv_high")},
+        churn_risk=risk,
+        churn_band=risk_bands(risk, thresholds).to_numpy(),
+    )
+    for extra in (rfm_scores(con, as_of)[["member_id", "rfm_r", "rfm_f", "rfm_m", "rfm_segment"]],
+                  stages(con, as_of)[["member_id", "lifecycle_stage"]],
+                  assign_tiers(con, as_of)[["member_id", "tier"]]):
+        table = table.merge(extra, on="member_id", how="left")
+    table = table[MEMBER_SCORES.names].sort_values("member_id", ignore_index=True)
+    return Scores(as_of, table, total, fitted, spend, churn, horizon_days, interval)
+
+
+def write_scores(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:
+    """Store a score table in ``member_scores``, replacing the rows of its as_of dates; returns rows written."""
+    con.register("_crmkit_scores", table)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM member_scores WHERE as_of IN (SELECT DISTINCT as_of FROM _crmkit_scores)")
+            con.execute("INSERT INTO member_scores BY NAME SELECT * FROM _crmkit_scores")
+    finally:
+        con.unregister("_crmkit_scores")
+    return len(table)

@@ -1,0 +1,46 @@
+"""``crmkit campaign-roi SOURCE --campaign ID [--json]``: did the campaign pay?
+
+Measures the campaign against its randomized control group (see
+:mod:`crmkit.campaigns` for every definition) and prints a readable summary,
+or the JSON contract with ``--json``. A campaign without a control group
+gets descriptive numbers and ``"incrementality": null`` with a reason, never
+an ROI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..campaigns import METHODS, measure
+from ..i18n import LANGS
+from ..store import open_source
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "campaign-roi",
+        help="incremental lift, ROI and verdict of a campaign against its control group",
+        description="Measure a campaign against its randomized control group: conversion, revenue and "
+                    "gross-margin lift with 95% intervals, ROI with its interval and p-value, and a verdict "
+                    "(pays / does not pay / cannot tell yet).",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the member store (.duckdb)")
+    p.add_argument("--campaign", required=True, metavar="ID", help="campaign id in the campaigns table")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--method", choices=METHODS, default="welch",
+                   help="intervals for revenue and margin per member: Welch t (default) or percentile bootstrap")
+    p.add_argument("--lang", choices=LANGS, default="zh", help="language of texts and labels (default: zh)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    con = open_source(args.source)
+    try:
+        result = measure(con, args.campaign, method=args.method)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(result.to_dict(args.lang), ensure_ascii=False, indent=2))
+    else:
+        print(result.summary(args.lang))
+    return 0

@@ -7,11 +7,14 @@ dependency), registered with matplotlib by file path at first use.
 from __future__ import annotations
 
 import importlib.util
+import io
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)
+if "ipykernel" not in sys.modules:  # scripts and the CLI never open windows; kernels keep their backend
+    matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
@@ -49,6 +52,7 @@ def apply_style() -> str | None:
         "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
         "figure.figsize": (8, 4.5),
         "figure.dpi": 100,
+        "figure.facecolor": "white",
         "savefig.dpi": 120,
         "axes.titleweight": "normal",
     })
@@ -70,8 +74,16 @@ def fmt_pct(x: float, decimals: int = 1) -> str:
     return f"{x * 100:.{decimals}f}%"
 
 
+def fmt_int(x: float) -> str:
+    """``1234567`` → ``1,234,567`` (counts of members, orders...)."""
+    if x is None or x != x:
+        return "–"
+    return f"{x:,.0f}"
+
+
 yuan_formatter = FuncFormatter(lambda x, _pos: fmt_yuan(x))
 pct_formatter = FuncFormatter(lambda x, _pos: fmt_pct(x, 0))
+int_formatter = FuncFormatter(lambda x, _pos: fmt_int(x))
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, **kw):
@@ -79,3 +91,38 @@ def new_figure(nrows: int = 1, ncols: int = 1, **kw):
     if not _STYLED:
         apply_style()
     return plt.subplots(nrows, ncols, **kw)
+
+
+def png_bytes(fig) -> bytes:
+    """``fig`` as PNG at the house resolution (``savefig.dpi``), trimmed to its content."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show(fig) -> None:
+    """Display ``fig`` once as an embedded PNG in a notebook, then close it.
+
+    Reports embed the image in their HTML, so they open offline; its title is
+    the image's alternative text. Closing keeps the inline backend from
+    showing the figure a second time.
+    """
+    from IPython.display import Image, display
+
+    display(Image(data=png_bytes(fig), format="png", metadata={"alt": figure_title(fig)}))
+    plt.close(fig)
+
+
+def figure_title(fig) -> str:
+    """The figure's suptitle, else the first axes title found (empty when none)."""
+    if fig.get_suptitle():
+        return fig.get_suptitle()
+    return next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+
+
+def fmt_interval(estimate, interval, fmt=fmt_int) -> str:
+    """``¥1,200 [¥800, ¥1,600]``: an estimate with its interval (``(low, high)`` or None), each via ``fmt``."""
+    if interval is None:
+        return fmt(estimate)
+    low, high = interval
+    return f"{fmt(estimate)} [{fmt(low)}, {fmt(high)}]"

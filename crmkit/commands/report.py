@@ -1,0 +1,47 @@
+"""``crmkit report [NAME...] --db PATH --as-of DATE [--param K=V ...] [--out DIR]``."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import CrmkitError
+from ..store import default_db_path
+
+
+def register(subparsers) -> None:
+    from ..reports import NOTEBOOKS
+
+    p = subparsers.add_parser(
+        "report", help="run the report notebooks with papermill into DIR/<as_of>/",
+        description="Run the report notebooks (papermill, kernel python3) and write, into "
+                    "DIR/<as_of>/, each executed .ipynb, an HTML without code and a manifest.json. "
+                    "Exits non-zero when any notebook fails; the others still run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="notebooks: " + ", ".join(NOTEBOOKS) + "\n"
+               "example: crmkit report --db data/crm.duckdb --as-of 2026-06-30 --param lang=en")
+    p.add_argument("names", nargs="*", metavar="NAME", help="notebooks to run (default: all)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="member store (default: $CRMKIT_DB or data/crm.duckdb)")
+    p.add_argument("--as-of", required=True, metavar="DATE", help="report date, YYYY-MM-DD")
+    p.add_argument("--param", action="append", default=[], metavar="K=V",
+                   help="notebook parameter, repeatable: lang=zh|en, period=month|quarter|year, "
+                        "region=华东, store_id=S001, campaign_id=C001, horizon_days=365, "
+                        "discount_rate=0.10 (annual), margin=0.30")
+    p.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default: reports)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..reports import parse_param, run_reports
+
+    params = dict(parse_param(p) for p in args.param)
+    manifest = run_reports(args.db or default_db_path(), args.as_of, args.names, params, args.out,
+                           progress=not args.quiet)
+    folder = f"{args.out}/{manifest['as_of']}"
+    failed = [n for n in manifest["notebooks"] if n["status"] != "ok"]
+    print(f"{len(manifest['notebooks']) - len(failed)} of {len(manifest['notebooks'])} reports written "
+          f"to {folder}/ in {manifest['duration_s']:.1f}s (manifest.json).")
+    if failed:
+        raise CrmkitError("; ".join(f"{n['name']} failed: {n['error']}" for n in failed)
+                          + f" (executed notebooks kept in {folder}/).")
+    return 0

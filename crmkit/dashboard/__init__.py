@@ -1,0 +1,34 @@
+"""Display pieces for the report notebooks in ``notebooks/``.
+
+The notebooks stay a sequence of calls: analysis modules return DataFrames,
+result objects and figures, and this package turns them into what a manager
+reads — a title block, translated headings and column names with units, money
+in ¥ with thousands separators, shares in per cent, estimates with their
+intervals, personal data masked.
+
+- :mod:`.tables`: the column registry and formatted tables;
+- :mod:`.header`: the store, the report period, the title block, filters;
+- :mod:`.kpi`: this period against the previous one, growth, rankings;
+- :mod:`.value`: fitted models, total CLV, scores for the value pyramid;
+- :mod:`.campaign`: one campaign's verdict, lifts and totals.
+"""
+from __future__ import annotations
+
+from .campaign import (campaign_header_html, campaign_lifts, campaign_overview, campaign_totals,
+                       campaigns_ended, choose_campaign, verdict_html)
+from .header import (PERIODS, data_span, days_before, header, header_html, open_store, report_period,
+                     scope_note, store_path, unit_filter)
+from .kpi import (GROWTH_COLUMNS, HEADLINE_KPIS, kpi_comparison, kpi_row, monthly_growth, plot_growth,
+                  plot_ranking, ranking)
+from .tables import (COLUMNS, Col, column_label, format_table, heading, numeric_columns, show_html, show_table,
+                     table_html)
+from .value import model_caption, show_model, total_value_html, use_scores
+
+__all__ = [
+    "COLUMNS", "Col", "GROWTH_COLUMNS", "HEADLINE_KPIS", "PERIODS",
+    "campaign_header_html", "campaign_lifts", "campaign_overview", "campaign_totals", "campaigns_ended",
+    "choose_campaign", "column_label", "data_span", "days_before", "format_table", "header", "header_html",
+    "heading", "kpi_comparison", "kpi_row", "model_caption", "monthly_growth", "numeric_columns", "open_store",
+    "plot_growth", "plot_ranking", "ranking", "report_period", "scope_note", "show_html", "show_model",
+    "show_table", "store_path", "table_html", "total_value_html", "unit_filter", "use_scores", "verdict_html",
+]

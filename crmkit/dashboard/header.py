@@ -1,0 +1,164 @@
+"""The frame of every report: the store, the period, the title block, filters.
+
+Paths are resolved here from the ``db`` parameter, never relative to the
+notebook's folder (papermill and JupyterLab run notebooks from different folders).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .. import __version__, viz
+from ..errors import CrmkitError
+from ..i18n import register, t
+from ..lifecycle import as_date
+from ..store import connect
+from .tables import column_label, show_html
+
+PERIODS = ("month", "quarter", "year")
+_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+
+register({
+    "report.as_of": ("数据截至", "Data as of"),
+    "report.period": ("报告期", "Report period"),
+    "report.data": ("数据范围", "Data"),
+    "report.data_span": ("{members} 名会员，{orders} 笔订单，{first} 至 {last}",
+                         "{members} members, {orders} orders, {first} to {last}"),
+    "report.filter": ("筛选", "Filter"),
+    "report.generated": ("生成于 {at}（crmkit {version}）", "Generated {at} (crmkit {version})"),
+    "report.none": ("无", "none"),
+    "report.member_overview": ("会员概览", "Member overview"),
+    "report.clv_churn": ("客户价值与流失风险", "Customer value and churn risk"),
+    "report.campaign_review": ("营销活动复盘", "Campaign review"),
+    "report.monthly_report": ("月度会员经营报告", "Monthly membership report"),
+    "section.kpis": ("核心指标（本期与上期）", "Key figures (this period and the previous one)"),
+    "section.growth": ("会员增长", "Member growth"),
+    "section.tiers": ("会员等级", "Membership tiers"),
+    "section.rfm": ("RFM 分群", "RFM segments"),
+    "section.lifecycle": ("生命周期与转化漏斗", "Lifecycle and funnel"),
+    "section.cohorts": ("首购月队列", "First-purchase cohorts"),
+    "section.ranking": ("区域与门店排名", "Region and store ranking"),
+    "section.model": ("模型拟合", "Model fit"),
+    "section.validation": ("模型验证（留出期）", "Model validation (holdout period)"),
+    "section.value": ("客户价值金字塔", "Customer value pyramid"),
+    "section.risk": ("流失风险", "Churn risk"),
+    "section.at_risk": ("高价值高风险会员（已脱敏）", "High-value members at risk (masked)"),
+    "section.campaign": ("活动概况与结论", "Campaign and verdict"),
+    "section.lifts": ("效果与 ROI（95% 区间）", "Effect and ROI (95% intervals)"),
+    "section.funnel": ("活动漏斗", "Campaign funnel"),
+    "section.segments": ("分群效果", "Effect by segment"),
+    "section.campaigns": ("本月结束的活动", "Campaigns that ended this month"),
+    "scope.chain": ("本节为全公司数据，未按所选区域 / 门店筛选。",
+                    "This section covers the whole chain; it is not filtered by the chosen region / store."),
+})
+
+
+# ------------------------------------------------------------------ periods
+
+def report_period(as_of, period: str = "month", back: int = 0) -> tuple[dt.date, dt.date]:
+    """The calendar ``period`` (month, quarter or year) containing ``as_of``, or ``back`` periods before it.
+
+    The current period ends at ``as_of`` (it may be partial); earlier ones are
+    complete calendar periods. Months are calendar months, never 30 days.
+
+    >>> report_period("2026-06-30", "quarter", back=1)
+    (datetime.date(2026, 1, 1), datetime.date(2026, 3, 31))
+    """
+    if period not in PERIODS:
+        raise CrmkitError(f"period must be one of {', '.join(PERIODS)}, not {period!r}.")
+    d = as_date(as_of)
+    n = _MONTHS_IN[period]
+    first_month = (d.month - 1) // n * n  # 0-based month that opens the period
+    start = pd.Timestamp(d.year, first_month + 1, 1) - pd.DateOffset(months=n * back)
+    if back == 0:
+        return start.date(), d
+    return start.date(), (start + pd.DateOffset(months=n) - pd.Timedelta(days=1)).date()
+
+
+def days_before(as_of, days: int) -> dt.date:
+    """``as_of`` minus ``days`` calendar days (e.g. the end of a calibration period)."""
+    return as_date(as_of) - dt.timedelta(days=int(days))
+
+
+# ------------------------------------------------------------------ the store
+
+def store_path(db) -> Path:
+    """The store a notebook's ``db`` parameter names, independent of the notebook's folder.
+
+    ``crmkit report`` passes an absolute path. A relative one (the default
+    ``data/crm.duckdb``, for an analyst in JupyterLab) is taken from the
+    current folder when it exists there, else from the project folder that
+    holds ``notebooks/``.
+    """
+    from ..reports import notebooks_dir
+
+    path = Path(db)
+    if path.is_absolute() or path.exists():
+        return path
+    in_project = notebooks_dir().parent / path
+    return in_project if in_project.exists() else path
+
+
+def open_store(db) -> duckdb.DuckDBPyConnection:
+    """The store of :func:`store_path`, read-only (reports never write)."""
+    return connect(store_path(db), read_only=True)
+
+
+# ------------------------------------------------------------------ report header
+
+def data_span(con: duckdb.DuckDBPyConnection, as_of) -> dict:
+    """Members, orders and first / last order day in the store up to ``as_of`` (one SQL pass)."""
+    d = as_date(as_of)
+    members, orders, first, last = con.execute("""
+SELECT (SELECT count(*) FROM (SELECT member_id FROM members WHERE join_date IS NULL OR join_date <= $d
+                              UNION SELECT member_id FROM transactions WHERE order_time < $d + INTERVAL 1 DAY)),
+       count(DISTINCT order_id), min(order_time)::DATE, max(order_time)::DATE
+FROM transactions WHERE order_time < $d + INTERVAL 1 DAY""", {"d": d}).fetchone()
+    return {"members": members, "orders": orders, "first": first, "last": last}
+
+
+def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tuple | None = None,
+                filters: dict | None = None, generated_at: dt.datetime | None = None) -> str:
+    """The report's title block: date, period, data span, filters and a generated-at line."""
+    shown = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+    lines = [(t("report.as_of", lang), str(as_date(as_of)))]
+    if period is not None:
+        lines.append((t("report.period", lang), f"{period[0]} – {period[1]}"))
+    lines.append((t("report.data", lang), t("report.data_span", lang).format(
+        members=viz.fmt_int(span["members"]), orders=viz.fmt_int(span["orders"]),
+        first=span["first"] or "–", last=span["last"] or "–")))
+    lines.append((t("report.filter", lang),
+                  "; ".join(f"{column_label(k, lang)} = {v}" for k, v in shown.items())
+                  or t("report.none", lang)))
+    at = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in lines)
+    return (f"<h1>{html.escape(title)}</h1><table class='crmkit-header'>{rows}</table>"
+            f"<p style='color:#777;font-size:12px'>"
+            f"{html.escape(t('report.generated', lang).format(at=at, version=__version__))}</p>")
+
+
+def header(con: duckdb.DuckDBPyConnection, title_key: str, as_of, lang: str = "zh", *,
+           period: tuple | None = None, **filters) -> None:
+    """Display the title block of a report (see :func:`header_html`)."""
+    show_html(header_html(t(title_key, lang), data_span(con, as_of), as_of, lang, period=period,
+                          filters=filters))
+
+
+def unit_filter(region: str | None, store_id: str | None) -> tuple[str | None, str | None]:
+    """The grouping (``by`` of :mod:`crmkit.lifecycle`) and value a region / store filter selects."""
+    if store_id not in (None, ""):
+        return "store", store_id
+    if region not in (None, ""):
+        return "region", region
+    return None, None
+
+
+def scope_note(lang: str = "zh", *, region: str | None = None, store_id: str | None = None) -> None:
+    """Under a chain-wide section, say so when the report is filtered to a region or store."""
+    if unit_filter(region, store_id)[0] is not None:
+        show_html(f"<p><i>{html.escape(t('scope.chain', lang))}</i></p>")

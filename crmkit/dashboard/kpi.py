@@ -1,0 +1,138 @@
+"""KPI views: this period against the previous one, growth by month, region and store rankings."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from .. import lifecycle, viz
+from ..errors import CrmkitError
+from ..i18n import register, t
+from .header import unit_filter
+from .tables import COLUMNS, FORMATS, column_label
+
+#: The headline KPIs, in the order shown.
+HEADLINE_KPIS = ("members_end", "new_members", "member_growth", "active_members", "active_rate",
+                 "purchase_frequency", "orders", "net_sales", "aov", "refund_rate",
+                 "member_share_of_sales")
+
+register({
+    "kpi.metric": ("指标", "Metric"),
+    "kpi.this_period": ("本期", "This period"),
+    "kpi.previous_period": ("上期", "Previous period"),
+    "kpi.change": ("变化", "Change"),
+})
+
+
+def kpi_row(kpis: pd.DataFrame, *, region: str | None = None, store_id: str | None = None) -> pd.Series:
+    """The row of a :func:`crmkit.kpis.kpis` table for HQ, one ``region`` or one ``store_id``."""
+    by, value = unit_filter(region, store_id)
+    if by is None:
+        rows, what = kpis[kpis["level"] == "hq"], "HQ"
+    else:
+        rows = kpis[(kpis["level"] == by) & (kpis[lifecycle.GROUP_COLUMNS[by]] == value)]
+        what = f"{by} {value!r}"
+    if rows.empty:
+        raise CrmkitError(f"no KPIs for {what} in this period; check the region / store_id parameter.")
+    return rows.iloc[0]
+
+
+def kpi_comparison(current: pd.Series, previous: pd.Series, lang: str = "zh") -> pd.DataFrame:
+    """Headline KPIs of two periods side by side, formatted, with the change.
+
+    Change is relative (per cent) for counts and money, in percentage points for rates.
+    """
+    rows = []
+    for key in HEADLINE_KPIS:
+        kind = COLUMNS[key].kind
+        fmt = FORMATS[kind]
+        cur, prev = current.get(key), previous.get(key)
+        if pd.isna(cur) or pd.isna(prev):
+            change = "–"
+        elif kind == "pct":
+            change = f"{(cur - prev) * 100:+.1f} pp"
+        else:
+            change = "–" if prev == 0 else f"{(cur / prev - 1) * 100:+.1f}%"
+        rows.append((column_label(key, lang), fmt(cur), fmt(prev), change))
+    return pd.DataFrame(rows, columns=[t("kpi.metric", lang), t("kpi.this_period", lang),
+                                       t("kpi.previous_period", lang), t("kpi.change", lang)], dtype=object)
+
+
+def ranking(kpis: pd.DataFrame, level: str = "store", *, by: str = "net_sales", top: int = 10,
+            region: str | None = None) -> pd.DataFrame:
+    """Regions or stores of a :func:`crmkit.kpis.kpis` table ranked by ``by`` (highest first).
+
+    Only named units are ranked (online sales without a store are left out); ``region``
+    limits a store ranking to one region.
+    """
+    if level not in ("store", "region"):
+        raise CrmkitError(f"ranking level must be store or region, not {level!r}.")
+    rows = kpis[(kpis["level"] == level) & kpis[f"{level}_id" if level == "store" else "region"].notna()]
+    if region not in (None, ""):
+        rows = rows[rows["region"] == region]
+    keys = ["region"] if level == "region" else ["store_id", "store_name", "region"]
+    cols = keys + ["members_end", "new_members", "active_rate", "orders", "net_sales", "aov"]
+    return (rows.sort_values([by, keys[0]], ascending=[False, True], kind="stable")
+            .head(top)[cols].reset_index(drop=True))
+
+
+# ------------------------------------------------------------------ growth and rankings
+
+register({
+    "growth.title": ("会员增长与购买（近 {months} 个月，人）",
+                     "Member growth and buyers (last {months} months, members)"),
+    "growth.month": ("月份", "Month"),
+    "growth.members": ("人数（人）", "Members"),
+    "growth.new_members": ("新增会员", "New members"),
+    "growth.buyers": ("当月购买会员", "Buyers in the month"),
+    "ranking.title": ("{unit}{metric}排名（前 {n}）", "{unit} ranking by {metric} (top {n})"),
+    "ranking.store": ("门店", "Store"),
+    "ranking.region": ("区域", "Region"),
+})
+
+#: Columns of the monthly growth table, in the order shown.
+GROWTH_COLUMNS = ("month", "new_members", "first_purchase_rate", "buyers", "retention_rate",
+                  "next_month_repurchase_rate", "repurchase_cycle_days", "winback_rate")
+
+
+def monthly_growth(con: duckdb.DuckDBPyConnection, as_of, *, months: int = 12, region: str | None = None,
+                   store_id: str | None = None) -> pd.DataFrame:
+    """:func:`crmkit.lifecycle.monthly_metrics` for the whole chain, one home region or one home store."""
+    by, value = unit_filter(region, store_id)
+    out = lifecycle.monthly_metrics(con, as_of, months=months, by=by)
+    if by is not None:
+        out = out[out[lifecycle.GROUP_COLUMNS[by]] == value]
+    return out[list(GROWTH_COLUMNS)].reset_index(drop=True)
+
+
+def plot_growth(growth: pd.DataFrame, lang: str = "zh"):
+    """New members (bars) and buyers (line) per calendar month, from :func:`monthly_growth`."""
+    fig, ax = viz.new_figure(figsize=(9, 4.5))
+    labels = [pd.Timestamp(m).strftime("%Y-%m") for m in growth["month"]]
+    ax.bar(labels, growth["new_members"], color=viz.PALETTE[0], label=t("growth.new_members", lang))
+    ax.plot(labels, growth["buyers"], color=viz.PALETTE[1], marker="o", label=t("growth.buyers", lang))
+    ax.yaxis.set_major_formatter(viz.int_formatter)
+    ax.set_title(t("growth.title", lang).format(months=len(growth)))
+    ax.set_xlabel(t("growth.month", lang))
+    ax.set_ylabel(t("growth.members", lang))
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_ranking(ranked: pd.DataFrame, level: str = "store", by: str = "net_sales", lang: str = "zh"):
+    """Horizontal bars of a :func:`ranking`, best at the top, each labelled with its value."""
+    fmt = FORMATS[COLUMNS[by].kind]
+    names = (ranked["store_name"].fillna(ranked["store_id"]) if level == "store" else ranked["region"]).astype(str)
+    fig, ax = viz.new_figure(figsize=(8, 0.4 * len(ranked) + 1.5))
+    y = range(len(ranked))[::-1]
+    bars = ax.barh(list(y), ranked[by], color=viz.PALETTE[0])
+    ax.bar_label(bars, labels=[f" {fmt(v)}" for v in ranked[by]], fontsize=8)
+    ax.set_yticks(list(y), list(names))
+    ax.xaxis.set_major_formatter(viz.yuan_formatter if COLUMNS[by].kind.startswith("money") else viz.int_formatter)
+    ax.set_xlim(0, max(float(ranked[by].max()), 1.0) * 1.2 if len(ranked) else 1.0)
+    ax.set_xlabel(column_label(by, lang))
+    ax.set_title(t("ranking.title", lang).format(unit=t(f"ranking.{level}", lang),
+                                                 metric=column_label(by, lang), n=len(ranked)))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,447 @@
+"""Scheduled reports: run the parameterized notebooks with papermill.
+
+``run_reports`` executes each notebook of ``notebooks/`` in its own kernel
+(``python3``, which jupyter_client resolves to the running interpreter) and
+writes, for one ``as_of`` date::
+
+    <out>/<as_of>/<name>.ipynb    executed notebook, code and any traceback kept
+    <out>/<as_of>/<name>.html     the report a manager reads: no code, no tracebacks
+    <out>/<as_of>/manifest.json   parameters, version, data fingerprint, status per notebook
+
+A failing notebook is recorded as ``failed`` with a one-sentence error, keeps its
+executed copy, and gets an HTML showing its outputs up to the failure and the
+error sentence (never a traceback); the other notebooks still run.
+
+Everything is written into a hidden staging folder beside the target, which
+then replaces ``<out>/<as_of>/`` as a whole: a run never leaves half-written
+files, and re-running replaces the earlier output cleanly (the folder and its
+manifest always describe one run).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import jinja2
+import nbformat
+
+from . import __version__
+from .errors import CrmkitError
+from .i18n import LANGS
+from .progress import Progress
+from .store import connect
+
+#: The report notebooks, in the order they run and are listed.
+NOTEBOOKS = ("member_overview", "clv_churn", "campaign_review", "monthly_report")
+
+KERNEL = "python3"
+#: Keep the kernel's own chatter (its TCP transport warning, the interrupt at shutdown) off the console;
+#: errors inside a notebook still reach the manifest through papermill.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+
+#: Seconds one notebook cell may run before the notebook is failed (unattended runs must end).
+CELL_TIMEOUT = 1800
+
+_TEMPLATE_FILE = "crmkit_report.html.j2"
+# The lab template without anything fetched from the network (require.js, MathJax,
+# mermaid, widgets): reports open offline, and nothing needs them (charts are PNGs).
+# Images get their alt text.
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_png scoped -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+     alt="{{ ((output | get_metadata('alt', 'image/png')) or '') | escape_html }}">
+</div>
+{%- endblock data_png -%}
+{%- block html_head_css -%}
+<style type="text/css">
+{{ resources.crmkit_css }}
+</style>
+{%- endblock html_head_css -%}
+"""
+_REPORT_CSS = """
+body.jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 24px; }
+body, .jp-RenderedHTMLCommon, .jp-RenderedText pre {
+  font-family: "crmkit CJK", -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei",
+               "Noto Sans CJK SC", sans-serif;
+}
+.jp-RenderedHTMLCommon table { font-size: 13px; margin-left: 0; }
+.jp-Notebook .jp-RenderedHTMLCommon td, .jp-Notebook .jp-RenderedHTMLCommon th {
+  text-align: left; font-variant-numeric: tabular-nums;
+}
+.jp-RenderedImage img { max-width: 100%; height: auto; }
+.crmkit-error { border-left: 4px solid #c0392b; background: #fdecea; padding: 8px 12px;
+                color: #7b241c; font-size: 15px; }
+"""
+_HIDDEN_TAGS = {"hide-in-report", "papermill-error-cell-tag"}
+_NETWORK_REF = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+
+
+# ------------------------------------------------------------------ locating notebooks
+
+def notebooks_dir() -> Path:
+    """The folder of report notebooks: ``notebooks/`` beside the ``crmkit`` package (editable install)."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    """Path of the report notebook ``name``; a CrmkitError naming the known ones otherwise."""
+    if name not in NOTEBOOKS:
+        raise CrmkitError(f"no report named {name!r}; choose from {', '.join(NOTEBOOKS)}.")
+    path = notebooks_dir() / f"{name}.ipynb"
+    if not path.exists():
+        raise CrmkitError(f"{path}: report notebook is missing from the installation.")
+    return path
+
+
+def notebook_parameters(name: str) -> dict:
+    """The parameters declared in the ``parameters`` cell of notebook ``name``, with their defaults."""
+    import papermill
+
+    return {k: v["default"] for k, v in papermill.inspect_notebook(str(notebook_path(name))).items()}
+
+
+def check_kernel() -> None:
+    """A CrmkitError unless kernel ``python3`` runs this interpreter (where crmkit is installed).
+
+    jupyter_client starts kernelspecs whose command is plain ``python`` with the
+    running interpreter; a ``python3`` kernelspec elsewhere (e.g. in the user's
+    Jupyter folder) that names another Python would run the reports without crmkit.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise CrmkitError(f"no Jupyter kernel named {KERNEL}; install ipykernel into this environment.") from None
+    exe = spec.argv[0]
+    if exe in ("python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]):
+        return
+    if Path(shutil.which(exe) or exe).resolve() != Path(sys.executable).resolve():
+        raise CrmkitError(f"the Jupyter kernel {KERNEL} in {spec.resource_dir} runs {exe}, not this "
+                          f"environment's {sys.executable}; remove it (jupyter kernelspec remove {KERNEL}).")
+
+
+# ------------------------------------------------------------------ parameters
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``"horizon=52"`` → ``("horizon", 52)``.
+
+    Values are read as plain literals: integers, decimals, ``true``/``false``,
+    ``none``/``null``; anything else is a string (so ``2026-06-30`` stays a string).
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise CrmkitError(f"--param {text!r}: expected KEY=VALUE with KEY a parameter name.")
+    raw = raw.strip()
+    low = raw.lower()
+    if low in ("true", "false"):
+        return key, low == "true"
+    if low in ("none", "null"):
+        return key, None
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def parse_as_of(value) -> str:
+    """``as_of`` as an ISO date string, or a CrmkitError."""
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise CrmkitError(f"--as-of {value!r}: expected a date like 2026-06-30.") from None
+
+
+def plan_parameters(names: list[str], db: str, as_of: str, params: dict) -> dict[str, dict]:
+    """The parameters to inject into each notebook, checked before any of them runs.
+
+    Every key of ``params`` must be declared by at least one of the notebooks,
+    and each notebook receives only the keys it declares.
+    """
+    declared = {name: notebook_parameters(name) for name in names}
+    unknown = sorted(set(params) - set().union(*(d.keys() for d in declared.values())))
+    if unknown:
+        raise CrmkitError(f"unknown report parameter {unknown[0]!r} for {', '.join(names)}; "
+                          f"known: {', '.join(sorted(set().union(*declared.values()) - {'db', 'as_of'}))}.")
+    if params.get("lang", LANGS[0]) not in LANGS:
+        raise CrmkitError(f"--param lang={params['lang']}: choose one of {', '.join(LANGS)}.")
+    given = {"db": db, "as_of": as_of, **params}
+    return {name: {k: v for k, v in given.items() if k in d} for name, d in declared.items()}
+
+
+# ------------------------------------------------------------------ data fingerprint
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """sha256 over the row count of every table plus the span and sum of transactions.
+
+    Cheap (counts and aggregates run in DuckDB) and changes whenever data is
+    loaded or scored, so two runs with the same fingerprint and parameters
+    report the same numbers.
+    """
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "ORDER BY table_name").fetchall()]
+    facts: dict[str, object] = {
+        name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in tables}
+    if "transactions" in tables:
+        lo, hi, total = con.execute(
+            "SELECT min(order_time), max(order_time), round(sum(amount), 2) FROM transactions").fetchone()
+        facts["transactions.span"] = [str(lo), str(hi)]
+        facts["transactions.amount"] = total
+    blob = json.dumps(facts, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+# ------------------------------------------------------------------ HTML
+
+@dataclass
+class NotebookRun:
+    """Outcome of one notebook: ``status`` is ``ok`` or ``failed``; ``error`` one sentence.
+
+    ``html`` and ``ipynb`` are file names in the report folder, None when not written.
+    """
+
+    name: str
+    status: str
+    error: str | None
+    duration_s: float
+    parameters: dict
+    html: str | None
+    ipynb: str | None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "error": self.error,
+                "duration_s": self.duration_s, "html": self.html, "ipynb": self.ipynb,
+                "parameters": self.parameters}
+
+
+def error_sentence(ename: str, evalue: str) -> str:
+    """One line for a notebook error: crmkit's own errors speak for themselves."""
+    first = (evalue or "").strip().splitlines()[0] if (evalue or "").strip() else ""
+    if ename in ("CrmkitError", "InputError", "ModelError"):
+        return first or ename
+    return f"{ename}: {first}" if first else ename
+
+
+def presentable(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an executed notebook fit for managers: outputs only.
+
+    Drops code cells without outputs, cells tagged ``hide-in-report`` (notes
+    for analysts), papermill's error banner and stderr streams (warnings,
+    logs), and replaces each traceback by its one-sentence error in a
+    highlighted box.
+    """
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = []
+    for cell in nb.cells:
+        if _HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        if cell.cell_type == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                if out.output_type == "stream" and out.get("name") == "stderr":
+                    continue
+                if out.output_type == "error":
+                    message = html.escape(error_sentence(out.ename, out.evalue))
+                    out = nbformat.v4.new_output(
+                        "display_data", {"text/html": f'<div class="crmkit-error">{message}</div>',
+                                         "text/plain": message})
+                outputs.append(out)
+            if not outputs:
+                continue
+            cell.outputs = outputs
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _cjk_font_face(text: str) -> str:
+    """A ``@font-face`` rule embedding the bundled CJK font, subset to the characters of ``text``.
+
+    Reports then show Chinese on machines without a CJK font, and stay small.
+    Empty when the text has no characters outside Latin-1 or the font is missing.
+    """
+    from fontTools import subset
+
+    from .viz import cjk_font_path
+
+    chars = {c for c in text if ord(c) > 0xFF}
+    path = cjk_font_path()
+    if not chars or path is None:
+        return ""
+    options = subset.Options()
+    options.flavor = None
+    options.layout_features = ["*"]
+    font = subset.load_font(str(path), options)
+    sub = subset.Subsetter(options)
+    sub.populate(text="".join(sorted(chars)))
+    sub.subset(font)
+    buf = io.BytesIO()
+    subset.save_font(font, buf, options)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return ('@font-face { font-family: "crmkit CJK"; '
+            f'src: url(data:font/otf;base64,{data}) format("opentype"); }}')
+
+
+def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
+    """Self-contained HTML of an executed notebook: no code, no prompts, no network references."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab", template_file=_TEMPLATE_FILE,
+        extra_loaders=[jinja2.DictLoader({_TEMPLATE_FILE: _TEMPLATE})],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        exclude_anchor_links=True, language_code=lang,
+    )
+    shown = presentable(nb)
+    text = json.dumps([c.get("outputs", c.get("source")) for c in shown.cells], ensure_ascii=False)
+    body, _ = exporter.from_notebook_node(
+        shown, resources={"crmkit_css": _cjk_font_face(text) + _REPORT_CSS})
+    body = body.replace('class="jp-Cell jp-CodeCell ', 'class="jp-Cell jp-OutputCell ')  # outputs only, no code
+    bad = _NETWORK_REF.search(body)
+    if bad:  # the template changed under us: fail rather than ship a report that needs the internet
+        raise CrmkitError(f"report HTML would load {bad.group(0)!r} from the network.")
+    return body
+
+
+# ------------------------------------------------------------------ running
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; reports are shared
+    os.replace(tmp, path)
+
+
+def run_notebook(name: str, parameters: dict, out_dir: Path) -> NotebookRun:
+    """Execute notebook ``name`` into ``out_dir`` and write its HTML; never raises for notebook errors."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    ipynb = out_dir / f"{name}.ipynb"
+    t0 = time.monotonic()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(name)), str(ipynb), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(out_dir), progress_bar=False, request_save_on_cell_execute=False,
+            execution_timeout=CELL_TIMEOUT, extra_arguments=KERNEL_ARGS)
+    except PapermillExecutionError as err:
+        error = error_sentence(err.ename, err.evalue)
+    except Exception as err:  # kernel died, timed out or would not start
+        error = error_sentence(type(err).__name__, str(err))
+    if ipynb.exists():
+        try:
+            html_text = to_html(nbformat.read(ipynb, as_version=4), lang=parameters.get("lang", "zh"))
+        except Exception as err:  # noqa: BLE001 - one report's HTML must not stop the others
+            error = error or "HTML export: " + error_sentence(type(err).__name__, str(err))
+        else:
+            _write_atomic(out_dir / f"{name}.html", html_text)
+    html = out_dir / f"{name}.html"
+    return NotebookRun(name, "failed" if error else "ok", error, round(time.monotonic() - t0, 1), parameters,
+                       html.name if html.exists() else None, ipynb.name if ipynb.exists() else None)
+
+
+def run_reports(db, as_of, names: list[str] | None = None, params: dict | None = None,
+                out="reports", *, progress: bool = True) -> dict:
+    """Run report notebooks for ``as_of`` and write them with a manifest into ``out/<as_of>/``.
+
+    Parameters
+    ----------
+    db : path of the member store; notebooks receive it as an absolute path.
+    as_of : the report date (ISO string or date).
+    names : notebooks to run (default: all of :data:`NOTEBOOKS`).
+    params : further notebook parameters (``lang``, ``campaign_id``, ``horizon``...);
+        each must be declared by one of the notebooks.
+    out : the reports folder.
+
+    Returns
+    -------
+    dict
+        The manifest (also written as ``manifest.json``): ``as_of``, ``parameters``,
+        ``crmkit_version``, ``data_fingerprint``, ``started_at``, ``duration_s``,
+        ``status`` and ``notebooks`` (name, status, error, duration_s, html, ipynb,
+        parameters).
+    """
+    t0 = time.monotonic()
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    as_of = parse_as_of(as_of)
+    names = list(dict.fromkeys(names or NOTEBOOKS))
+    db_path = Path(db).resolve()
+    params = dict(params or {})
+    plan = plan_parameters(names, str(db_path), as_of, params)
+    check_kernel()
+    con = connect(db_path, read_only=True)
+    try:
+        fingerprint = data_fingerprint(con)
+    finally:
+        con.close()  # kernels open the store themselves, read-only
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.partial-"))
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        runs = []
+        with Progress("report", total=len(names), enabled=progress) as bar:
+            for name in names:
+                bar.step(f"{name} running")
+                run = run_notebook(name, plan[name], staging)
+                runs.append(run)
+                bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
+                         + (f": {run.error}" if run.error else ""))
+        manifest = {
+            "as_of": as_of,
+            "parameters": {"db": str(db_path), "as_of": as_of, **params},
+            "crmkit_version": __version__,
+            "data_fingerprint": fingerprint,
+            "started_at": started,
+            "duration_s": round(time.monotonic() - t0, 1),
+            "status": "failed" if any(r.status != "ok" for r in runs) else "ok",
+            "notebooks": [r.to_dict() for r in runs],
+        }
+        _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        _swap_in(staging, out / as_of)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Make ``staging`` the new ``target``: rename the old one aside, rename in, delete the old."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.replace(target, old / target.name)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

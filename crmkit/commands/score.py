@@ -27,7 +27,7 @@ def register(subparsers) -> None:
         "score",
         help="score every member: p_alive, CLV with interval, churn risk, RFM, stage, tier",
         description="Score every member who has bought up to --as-of: BTYD model (BG/NBD by default) "
-                    "and Gamma-Gamma for CLV with its 90%% interval, churn risk and band, RFM scores, "
+                    "and Gamma-Gamma for CLV with its 90% interval, churn risk and band, RFM scores, "
                     "lifecycle stage and tier. A store gets the scores in member_scores (rows of the "
                     "same as-of date are replaced).",
     )

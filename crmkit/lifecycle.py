@@ -38,6 +38,7 @@ from matplotlib.ticker import StrMethodFormatter
 from . import viz
 from .errors import CrmkitError
 from .i18n import register, t
+from .rfm import as_date  # noqa: F401  (re-exported: analyses import it from here)
 
 # --------------------------------------------------------------------------- base
 
@@ -90,17 +91,6 @@ class Query:
             warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
             table = con.execute(sql, bound).to_arrow_table()
         return table.to_pandas(date_as_object=False)
-
-
-def as_date(value, name: str = "as_of") -> dt.date:
-    """``value`` (date, datetime, Timestamp or ``YYYY-MM-DD``) as a date, or a one-sentence error."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if ts is pd.NaT:
-        raise CrmkitError(f"{name} {value!r} is not a date; use YYYY-MM-DD.")
-    return ts.date()
 
 
 _ACTIVITY = {

@@ -44,7 +44,7 @@ def period_days(period: str) -> float:
         raise CrmkitError(f"period must be 'D' (days) or 'W' (weeks = days / 7), not {period!r}.") from None
 
 
-def as_date(value, name: str = "date") -> dt.date:
+def as_date(value, name: str = "as_of") -> dt.date:
     """``value`` (``str``, ``date``, ``datetime`` or ``Timestamp``) as a date, or one clear error."""
     try:
         ts = pd.Timestamp(value)

@@ -73,7 +73,7 @@ from .clv import MODELS
 from .errors import ModelError
 from .i18n import register, t
 from .privacy import mask_frame
-from .rfm import _days_sql, as_date, calibration_holdout, compress, period_days, rfm_summary
+from .rfm import _days_sql, as_date, calibration_holdout, period_days, rfm_summary
 from .stats import rate_ratio_interval, wilson_interval
 
 #: Default churn window: no purchase in the next 180 days.
@@ -183,13 +183,19 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: in
     return con.execute(sql, {"as_of": as_of, "recent_days": int(recent_days)}).df()
 
 
-def fit_btyd(summary: pd.DataFrame, model: str = "bgnbd"):
-    """A BTYD model from :data:`crmkit.clv.MODELS` fitted on the compressed ``summary``."""
+def new_btyd(model: str = "bgnbd"):
+    """A new, unfitted BTYD model by its key in :data:`crmkit.clv.MODELS`."""
     if model not in MODELS:
         raise ModelError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[model]()
+
+
+def fit_btyd(summary: pd.DataFrame, model: str = "bgnbd"):
+    """A BTYD model from :data:`crmkit.clv.MODELS` fitted on ``summary`` (compressed by the fit)."""
+    fitted = new_btyd(model)
     if summary.empty:
         raise ModelError("no member has a purchase up to the as-of date; nothing to fit.")
-    return MODELS[model]().fit_summary(compress(summary))
+    return fitted.fit_summary(summary)
 
 
 def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = DEFAULT_WINDOW_DAYS,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -38,6 +37,7 @@ from matplotlib.ticker import StrMethodFormatter
 from . import viz
 from .errors import CrmkitError
 from .i18n import register, t
+from .store import fetch_df
 from .rfm import as_date  # noqa: F401  (re-exported: analyses import it from here)
 
 # --------------------------------------------------------------------------- base
@@ -84,13 +84,7 @@ class Query:
         sql = q.sql(select)
         # bind what the text uses: a snapshot's tables replace CTEs that used $as_of
         bound = {k: v for k, v in {**q.params, **params}.items() if re.search(rf"\${k}\b", sql)}
-        # Through Arrow: five times faster than .df() for a million members, even with the
-        # extra copy duckdb warns about (con.sql would avoid it, but refuses to run while a
-        # caller's earlier result on the connection is unfinished).
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
-            table = con.execute(sql, bound).to_arrow_table()
-        return table.to_pandas(date_as_object=False)
+        return fetch_df(con, sql, bound)
 
 
 _ACTIVITY = {

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmkitError
+from .store import fetch_df
 
 #: Days per model period.
 PERIODS: dict[str, float] = {"D": 1.0, "W": 7.0}
@@ -165,7 +166,7 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, as_of, *, period: str = "W", sin
     since = as_date(since, "since") if since is not None else None
     scale = period_days(period)
     sql = f"WITH days AS ({_days_sql(con, table, as_of, since)}) {_summary_sql('days', as_of, scale)}"
-    out = con.execute(sql).df()
+    out = fetch_df(con, sql)
     out.attrs.update(as_of=as_of.isoformat(), period=period)
     return out
 
@@ -202,9 +203,9 @@ def calibration_holdout(con: duckdb.DuckDBPyConnection, calibration_end, observa
         SELECT cal.member_id, frequency, recency, "T", monetary,
                COALESCE(hold.n, 0) AS frequency_holdout,
                COALESCE(hold.m, 0.0) AS monetary_holdout,
-               {duration} AS duration_holdout
+               CAST({duration} AS DOUBLE) AS duration_holdout
         FROM cal LEFT JOIN hold USING (member_id)"""
-    out = con.execute(sql).df()
+    out = fetch_df(con, sql)
     out.attrs.update(calibration_end=cal_end.isoformat(), observation_end=obs_end.isoformat(), period=period)
     return out
 

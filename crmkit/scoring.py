@@ -23,13 +23,13 @@ import pandas as pd
 import pyarrow as pa
 
 from . import viz
-from .churn import BANDS, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk, fit_btyd, risk_bands
-from .clv import GammaGamma, customer_value, total_value
+from .churn import BANDS, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk, new_btyd, risk_bands
+from .clv import GammaGamma, customer_value, fit_value_models, total_value
 from .errors import CrmkitError
 from .i18n import register, t
 from .lifecycle import stages
 from .progress import Progress
-from .rfm import as_date, compress, rfm_summary
+from .rfm import as_date, rfm_summary
 from .schema import MEMBER_SCORES
 from .segments import rfm_scores
 from .store import transaction
@@ -124,8 +124,7 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
     if summary.empty:
         raise CrmkitError(f"no member has a purchase up to {as_of}; nothing to score.")
     progress.step(f"fitting {model} and Gamma-Gamma on {len(summary):,} members")
-    fitted = fit_btyd(summary, model)
-    spend = GammaGamma().fit_summary(compress(summary, ("frequency", "monetary")))
+    fitted, spend = fit_value_models(new_btyd(model), summary)
     rfm = [summary[c] for c in ("frequency", "recency", "T", "monetary")]
     value_args = dict(horizon_days=horizon_days, discount_rate_annual=discount_rate, margin=margin,
                       period=period, interval=interval)

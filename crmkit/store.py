@@ -8,10 +8,12 @@ sufficient statistics.
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from .errors import CrmkitError, InputError
 from .schema import TABLES
@@ -51,6 +53,20 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
     if not read_only:
         ensure_schema(con)
     return con
+
+
+def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
+    """The result of ``sql`` as a DataFrame, through Arrow.
+
+    For a million members this is several times faster than ``.df()``, even
+    with the extra copy DuckDB warns about (``con.sql`` would avoid it, but
+    refuses to run while a caller's earlier result on the connection is
+    unfinished). Dates stay ``datetime64``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
+        table = con.execute(sql, params or {}).to_arrow_table()
+    return table.to_pandas(date_as_object=False)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from .bgnbd import BetaGeo
 from .gammagamma import GammaGamma
 from .mbgnbd import ModifiedBetaGeo
 from .paretonbd import ParetoNBD
-from .value import customer_value, forecast_purchases, total_value
+from .value import customer_value, fit_value_models, forecast_purchases, total_value
 
 #: Transaction models by their CLI name (``crmkit fit --model``).
 MODELS = {"bgnbd": BetaGeo, "pareto": ParetoNBD, "mbgnbd": ModifiedBetaGeo}
@@ -30,6 +30,7 @@ __all__ = [
     "ModifiedBetaGeo",
     "ParetoNBD",
     "customer_value",
+    "fit_value_models",
     "forecast_purchases",
     "total_value",
 ]

@@ -114,7 +114,10 @@ class MLEModel:
         cols = [np.asarray(c, dtype=float).ravel() for c in cols]
         if weights is None:
             cols, inverse = unique_rows(*cols)
-            w = np.bincount(inverse).astype(float)
+            # sorted, so that the fit does not depend on the order of the members (an engine's
+            # group-by returns them in any order): the same data give the same digits
+            order = np.lexsort(cols[::-1])
+            cols, w = [c[order] for c in cols], np.bincount(inverse).astype(float)[order]
         else:
             w = check_weights(weights, cols[0].size)
             keep = w > 0

@@ -103,3 +103,17 @@ class GammaGamma(MLEModel):
         p, q, v = self._values()
         prior = self.mean_spend_
         return (q - 1) / (p * x + q - 1) * prior + p * x / (p * x + q - 1) * np.where(x > 0, m, 0.0)
+
+    def expected_spend_log_gradient(self, frequency, monetary) -> np.ndarray:
+        """d expected_spend / d ln θ for θ = (p, q, v), stacked on a first axis.
+
+        With D = px + q - 1, E = p(v + x·m) / D, so d E/d ln p = E(q-1)/D,
+        d E/d ln q = -E·q/D and d E/d ln v = p·v/D: exact, and one pass
+        instead of a finite difference per parameter.
+        """
+        x, m = _check_spend(frequency, monetary)
+        p, q, v = self._values()
+        self.mean_spend_  # q > 1, or one clear error
+        d = p * x + q - 1
+        e = p * (v + x * np.where(x > 0, m, 0.0)) / d
+        return np.array([e * (q - 1) / d, -e * q / d, np.broadcast_to(p * v / d, e.shape)])

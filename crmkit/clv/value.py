@@ -17,6 +17,7 @@ gradients are summed before the variance is formed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -108,18 +109,28 @@ def _value_parts(model, gg, frequency, recency, T, monetary, horizon_days, disco
     def purchases(mod):
         return discounted(mod.p_alive(ux, utx, uT), cumulative(mod))
 
-    def spend(g):
-        return g.expected_spend(x, m)
-
     alive, cum = model.p_alive(ux, utx, uT), cumulative(model)
-    dp, sp = discounted(alive, cum), spend(gg)
+    dp, sp = discounted(alive, cum), gg.expected_spend(x, m)
     return {
         "inverse": inverse,
         "purchases": dp, "purchases_grad": log_param_gradient(model, purchases, dp),
-        "spend": sp, "spend_grad": log_param_gradient(gg, spend, sp),
+        "spend": sp, "spend_grad": gg.expected_spend_log_gradient(x, m),
         "p_alive": alive,
         "expected": alive * cum[by_xT, -1],  # the last step ends at the horizon
     }
+
+
+def fit_value_models(model: RepeatBuyingModel, summary: pd.DataFrame) -> tuple[RepeatBuyingModel, GammaGamma]:
+    """Fit ``model`` (a new BG/NBD, Pareto/NBD or MBG/NBD) and a Gamma-Gamma on one RFM summary.
+
+    The two fits are independent and spend their time in numpy and scipy
+    kernels, which release the GIL, so they run side by side: on two cores
+    the pair takes about the time of the slower fit. Returns both, fitted.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmkit-gamma-gamma") as pool:
+        spend = pool.submit(GammaGamma().fit_summary, summary)
+        model.fit_summary(summary)
+        return model, spend.result()
 
 
 def customer_value(model: RepeatBuyingModel, gg: GammaGamma, frequency, recency, T, monetary, *,
@@ -152,8 +163,10 @@ def customer_value(model: RepeatBuyingModel, gg: GammaGamma, frequency, recency,
     clv = margin * dp[inverse] * sp
     low, high = log_interval(clv, log_var, interval)
     index = frequency.index if isinstance(frequency, pd.Series) else None
+    # copy=False: each fresh column stays its own block instead of being stacked into one (0.1 s a million)
     return pd.DataFrame({"p_alive": parts["p_alive"][inverse], "expected_purchases": parts["expected"][inverse],
-                         "expected_spend": sp, "clv": clv, "clv_low": low, "clv_high": high}, index=index)
+                         "expected_spend": sp, "clv": clv, "clv_low": low, "clv_high": high}, index=index,
+                        copy=False)
 
 
 def total_value(model: RepeatBuyingModel, gg: GammaGamma, frequency, recency, T, monetary, *,

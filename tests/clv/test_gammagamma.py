@@ -44,6 +44,17 @@ def test_expected_spend_shrinks_towards_the_mean(gamma_gamma):
     assert gamma_gamma.expected_spend(4, 100.0) == pytest.approx(w * 100 + (1 - w) * gamma_gamma.mean_spend_)
 
 
+def test_expected_spend_gradient_is_the_derivative_in_log_parameters(gamma_gamma):
+    x, m = np.array([0, 1, 4, 12]), np.array([0.0, 30.0, 100.0, 7.5])
+    grad = gamma_gamma.expected_spend_log_gradient(x, m)
+    h = 1e-6
+    for j, name in enumerate(("p", "q", "v")):
+        up, down = ({**gamma_gamma.params_, name: gamma_gamma.params_[name] * np.exp(s)} for s in (h, -h))
+        numeric = (gamma_gamma.with_params(up).expected_spend(x, m)
+                   - gamma_gamma.with_params(down).expected_spend(x, m)) / (2 * h)
+        np.testing.assert_allclose(grad[j], numeric, rtol=1e-6)
+
+
 def test_invalid_spend():
     with pytest.raises(InputError, match="monetary"):
         GammaGamma().fit([1, 2], [10.0, -3.0])

@@ -104,16 +104,25 @@ class GammaGamma(MLEModel):
         prior = self.mean_spend_
         return (q - 1) / (p * x + q - 1) * prior + p * x / (p * x + q - 1) * np.where(x > 0, m, 0.0)
 
-    def expected_spend_log_gradient(self, frequency, monetary) -> np.ndarray:
-        """d expected_spend / d ln θ for θ = (p, q, v), stacked on a first axis.
+    def expected_spend_with_gradient(self, frequency, monetary) -> tuple[np.ndarray, np.ndarray]:
+        """``expected_spend`` and its derivatives in ln θ for θ = (p, q, v), stacked on a first axis.
 
         With D = px + q - 1, E = p(v + x·m) / D, so d E/d ln p = E(q-1)/D,
-        d E/d ln q = -E·q/D and d E/d ln v = p·v/D: exact, and one pass
-        instead of a finite difference per parameter.
+        d E/d ln q = -E·q/D and d E/d ln v = p·v/D: exact, and in one pass
+        over the members instead of a finite difference per parameter.
         """
         x, m = _check_spend(frequency, monetary)
         p, q, v = self._values()
         self.mean_spend_  # q > 1, or one clear error
-        d = p * x + q - 1
-        e = p * (v + x * np.where(x > 0, m, 0.0)) / d
-        return np.array([e * (q - 1) / d, -e * q / d, np.broadcast_to(p * v / d, e.shape)])
+        inv_d = 1.0 / (p * x + q - 1.0)
+        spend = np.where(x > 0, m, 0.0)
+        spend *= x
+        spend += v
+        spend *= p
+        spend *= inv_d  # E = p(v + x·m) / D
+        grad = np.empty((3,) + spend.shape)
+        np.multiply(spend, inv_d, out=grad[0])
+        np.multiply(grad[0], -q, out=grad[1])
+        grad[0] *= q - 1.0
+        np.multiply(inv_d, p * v, out=grad[2])
+        return spend, grad

@@ -110,11 +110,12 @@ def _value_parts(model, gg, frequency, recency, T, monetary, horizon_days, disco
         return discounted(mod.p_alive(ux, utx, uT), cumulative(mod))
 
     alive, cum = model.p_alive(ux, utx, uT), cumulative(model)
-    dp, sp = discounted(alive, cum), gg.expected_spend(x, m)
+    dp = discounted(alive, cum)
+    sp, sp_grad = gg.expected_spend_with_gradient(x, m)
     return {
         "inverse": inverse,
         "purchases": dp, "purchases_grad": log_param_gradient(model, purchases, dp),
-        "spend": sp, "spend_grad": gg.expected_spend_log_gradient(x, m),
+        "spend": sp, "spend_grad": sp_grad,
         "p_alive": alive,
         "expected": alive * cum[by_xT, -1],  # the last step ends at the horizon
     }

@@ -46,7 +46,8 @@ def test_expected_spend_shrinks_towards_the_mean(gamma_gamma):
 
 def test_expected_spend_gradient_is_the_derivative_in_log_parameters(gamma_gamma):
     x, m = np.array([0, 1, 4, 12]), np.array([0.0, 30.0, 100.0, 7.5])
-    grad = gamma_gamma.expected_spend_log_gradient(x, m)
+    spend, grad = gamma_gamma.expected_spend_with_gradient(x, m)
+    np.testing.assert_allclose(spend, gamma_gamma.expected_spend(x, m), rtol=1e-12)
     h = 1e-6
     for j, name in enumerate(("p", "q", "v")):
         up, down = ({**gamma_gamma.params_, name: gamma_gamma.params_[name] * np.exp(s)} for s in (h, -h))

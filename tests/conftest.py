@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import crmkit
+from fixtures_demo import demo_store  # noqa: F401  (a session fixture: the small demo store)
 
 
 def lifetimes_datasets_dir() -> Path:

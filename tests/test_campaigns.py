@@ -385,3 +385,19 @@ def test_cli_unknown_campaign(store_file, capsys):
     assert main(["campaign-roi", str(store_file), "--campaign", "X9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "crmkit campaign-roi: campaign 'X9' not found; known campaigns: C1."
+
+
+def test_every_demo_campaign_interval_covers_the_generators_true_effect(demo_store):
+    """The demo generator records each campaign's true effects (truth.json); the 95% intervals cover them."""
+    db, truth = demo_store
+    con = crmkit.connect(db, read_only=True)
+    try:
+        for cid, c in truth["campaigns"].items():
+            result = campaigns.measure(con, cid).to_dict()
+            assert (result["n_treatment"], result["n_control"]) == (c["n_treatment"], c["n_control"])
+            for metric in ("conversion", "revenue_per_member", "margin_per_member"):
+                low, high = result[metric]["lift_ci"]
+                assert low <= c[f"true_{metric}_lift"] <= high, (cid, metric)
+            assert result["verdict"] in (campaigns.PAYS, campaigns.DOES_NOT_PAY, campaigns.CANNOT_TELL)
+    finally:
+        con.close()

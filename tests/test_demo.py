@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from fixtures_demo import DEMO_MEMBERS, demo_store  # noqa: F401  (the lead wires it into conftest)
+from fixtures_demo import DEMO_MEMBERS
 
 from crmkit.demo import generate
 from crmkit.io.readers import _excel_rows

@@ -192,10 +192,10 @@ def new_btyd(model: str = "bgnbd"):
 
 def fit_btyd(summary: pd.DataFrame, model: str = "bgnbd"):
     """A BTYD model from :data:`crmkit.clv.MODELS` fitted on ``summary`` (compressed by the fit)."""
-    fitted = new_btyd(model)
+    btyd = new_btyd(model)
     if summary.empty:
         raise ModelError("no member has a purchase up to the as-of date; nothing to fit.")
-    return fitted.fit_summary(summary)
+    return btyd.fit_summary(summary)
 
 
 def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = DEFAULT_WINDOW_DAYS,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import exprel, gammaln, hyp2f1
 
+from ..rfm import unique_rows
 from ._base import RepeatBuyingModel, dot
 
 #: Gauss-Legendre rule on [0, 1] for P(purchase within t | alive).
@@ -43,30 +44,52 @@ class ParetoNBD(RepeatBuyingModel):
     param_names = ("r", "alpha", "s", "beta")
 
     def _initial(self, data):
-        weights, x, tx, T = data
+        weights, x, tx, T = data[:4]
         rate = max(dot(weights, x), 1.0) / max(dot(weights, T), 1e-9)
         mean_t = max(dot(weights, T) / weights.sum(), 1e-9)
         return np.array([1.0, 1.0 / rate, 1.0, mean_t])
 
+    def _prepare(self, w, x, tx, T):
+        # The ₂F₁ terms, nearly all of the cost, depend on (x, tx) and on (x, T) alone: there
+        # are far fewer distinct pairs than distinct rows (recencies and ages are whole days).
+        return w, x, tx, T, unique_rows(x, tx), unique_rows(x, T)
+
+    def _objective(self, params, data):
+        w, _x, _tx, _T, ((x1, tx1), at_tx), ((x2, T2), at_T) = data
+        alive, gone = self._log_alive_and_gone(params, x2, T2)
+        log_a0 = self._log_difference(self._log_a0_term(params, x1, tx1)[at_tx],
+                                      self._log_a0_term(params, x2, T2)[at_T])
+        return dot(w, np.logaddexp(alive[at_T], gone[at_T] + log_a0)), None
+
     @staticmethod
-    def _log_a0(params, x, tx, T):
-        """ln A₀ of Fader & Hardie's note, eqs. (19)-(20): a difference of two ₂F₁ terms."""
+    def _log_a0_term(params, x, t):
+        """ln of one ₂F₁ term of A₀ (Fader & Hardie's note, eqs. (19)-(20)) at t = tx or T."""
         r, alpha, s, beta = params
         rsx = r + s + x
         big = max(alpha, beta)
         b = s + 1 if alpha >= beta else r + x
-        gap = abs(alpha - beta)
-        log_t1 = _log_hyp2f1_c_is_a_plus_1(rsx, b, gap / (big + tx)) - rsx * np.log(big + tx)
-        log_t2 = _log_hyp2f1_c_is_a_plus_1(rsx, b, gap / (big + T)) - rsx * np.log(big + T)
-        # A₀ = e^t1 - e^t2 ≥ 0 (an integral over (tx, T]); -inf when tx = T
+        return _log_hyp2f1_c_is_a_plus_1(rsx, b, abs(alpha - beta) / (big + t)) - rsx * np.log(big + t)
+
+    @staticmethod
+    def _log_difference(log_t1, log_t2):
+        """ln A₀ = ln(e^t1 - e^t2), A₀ being an integral over (tx, T]: ≥ 0, and -inf when tx = T."""
         return log_t1 + np.log(-np.expm1(np.minimum(log_t2 - log_t1, 0.0)))
 
-    def _loglik(self, params, x, tx, T):
+    def _log_a0(self, params, x, tx, T):
+        return self._log_difference(self._log_a0_term(params, x, tx), self._log_a0_term(params, x, T))
+
+    @staticmethod
+    def _log_alive_and_gone(params, x, T):
+        """ln of the likelihood's term for a member still alive at T, and of the factor of A₀
+        in its term for one gone before T (both depend on x and T only)."""
         r, alpha, s, beta = params
         a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        gone = np.log(s) - np.log(r + s + x) + self._log_a0(params, x, tx, T)
-        return a1 + np.logaddexp(alive, gone)
+        alive = a1 - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        return alive, a1 + np.log(s) - np.log(r + s + x)
+
+    def _loglik(self, params, x, tx, T):
+        alive, gone = self._log_alive_and_gone(params, x, T)
+        return np.logaddexp(alive, gone + self._log_a0(params, x, tx, T))
 
     def _log_p_alive(self, params, x, tx, T):
         r, alpha, s, beta = params

@@ -183,7 +183,8 @@ def calibration_holdout(con: duckdb.DuckDBPyConnection, calibration_end, observa
     -------
     DataFrame with ``member_id, frequency, recency, T, monetary`` (calibration),
     ``frequency_holdout, monetary_holdout`` (mean net value of the holdout
-    purchase days, 0 without any) and ``duration_holdout`` (in ``period``).
+    purchase days, 0 without any) and ``duration_holdout`` (in ``period``), sorted
+    by member_id.
     """
     cal_end = as_date(calibration_end, "calibration_end")
     obs_end = as_date(observation_end, "observation_end")
@@ -204,7 +205,8 @@ def calibration_holdout(con: duckdb.DuckDBPyConnection, calibration_end, observa
                COALESCE(hold.n, 0) AS frequency_holdout,
                COALESCE(hold.m, 0.0) AS monetary_holdout,
                CAST({duration} AS DOUBLE) AS duration_holdout
-        FROM cal LEFT JOIN hold USING (member_id)"""
+        FROM cal LEFT JOIN hold USING (member_id)
+        ORDER BY cal.member_id"""  # member order: folds and samples drawn from it are reproducible
     out = fetch_df(con, sql)
     out.attrs.update(calibration_end=cal_end.isoformat(), observation_end=obs_end.isoformat(), period=period)
     return out

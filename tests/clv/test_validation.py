@@ -105,3 +105,8 @@ def test_no_convergence_failure_on_cdnow_master(cdnow_master_path):
     assert rows["weight"].sum() == 23570
     fitted = {name: cls().fit_summary(rows) for name, cls in MODELS.items()}
     assert all(m.converged_ and np.isfinite(m.log_likelihood_) for m in fitted.values())
+
+
+def test_holdout_rows_come_in_member_order(cdnow_holdout):
+    # folds and samples drawn from it (the churn backtest) must not depend on the engine's thread timing
+    assert cdnow_holdout["member_id"].is_monotonic_increasing and cdnow_holdout["member_id"].is_unique

@@ -171,10 +171,12 @@ class _Compiler:
         if field.kind == "category":
             window = cond.get("window_days", 365)
             self.check_number(name + " window_days", window, 1, 3660, integer=True)
-            sub = ("SELECT member_id FROM transactions WHERE amount > 0 "
-                   f"AND list_contains({self.bind(values)}, category) "
-                   f"AND order_time >= CAST($as_of AS DATE) - CAST({self.bind(window)} AS INTEGER) + 1 "
-                   "AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY")
+            # an order of the category placed in the window, still net positive after its returns up to
+            # as_of: a fully refunded purchase is no purchase (as in lifecycle, RFM and tiers)
+            sub = (f"SELECT member_id FROM transactions WHERE list_contains({self.bind(values)}, category) "
+                   "AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY GROUP BY member_id, order_id "
+                   "HAVING sum(amount) > 0 "
+                   f"AND min(order_time) >= CAST($as_of AS DATE) - CAST({self.bind(window)} AS INTEGER) + 1")
             return f"({field.column} {_SET_OPS[op]} ({sub}))"
         test = "list_contains" if _SET_OPS[op] == "IN" else "NOT list_contains"
         return f"coalesce({test}({self.bind(values)}, {field.column}), false)"

@@ -91,15 +91,15 @@ _ACTIVITY = {
     # one row per order: its day and its amount net of the order's returns
     "orders": """
   SELECT member_id, order_id, min(order_time) AS first_time, CAST(min(order_time) AS DATE) AS day,
-         sum(amount) AS net, arg_min(store_id, order_time) AS store_id,
-         arg_min(channel, order_time) AS channel
+         sum(amount) AS net, arg_min_null(store_id, order_time) AS store_id,
+         arg_min_null(channel, order_time) AS channel
   FROM transactions
   WHERE order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
   GROUP BY member_id, order_id""",
     # one row per member-day; net > 0 makes it a purchase day
     "days": """
   SELECT member_id, day, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,
-         arg_min(store_id, first_time) AS store_id, arg_min(channel, first_time) AS channel
+         arg_min_null(store_id, first_time) AS store_id, arg_min_null(channel, first_time) AS channel
   FROM orders GROUP BY member_id, day""",
     "activity": """
   SELECT member_id, min(day) AS first_day,
@@ -107,7 +107,7 @@ _ACTIVITY = {
          max(day) FILTER (WHERE net > 0) AS last_purchase,
          count(*) FILTER (WHERE net > 0) AS purchase_days,
          sum(net) AS net_spend,
-         arg_min(store_id, day) AS first_store, arg_min(channel, day) AS first_channel
+         arg_min_null(store_id, day) AS first_store, arg_min_null(channel, day) AS first_channel
   FROM days GROUP BY member_id""",
     # the member universe as of the date, one row per member
     "universe": """

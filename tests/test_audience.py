@@ -154,3 +154,11 @@ def test_store_is_untouched_by_refused_rules(aud_store, tmp_path):
             audience.select(aud_store, rule, AS_OF)
     assert aud_store.execute("SELECT count(*) FROM members").fetchone()[0] == 4
     assert not (tmp_path / "crmkit-pwned").exists()
+
+
+def test_a_fully_refunded_order_is_no_purchase_of_its_category(aud_store):
+    aud_store.execute("""INSERT INTO transactions (member_id, order_id, line_no, order_time, store_id, category,
+        amount, txn_type) VALUES ('d', 'o9', 1, '2024-06-01 10:00', 'S2', '美妆', 500, 'sale'),
+                                 ('d', 'o9', 2, '2024-06-02 10:00', 'S2', '美妆', -500, 'return')""")
+    assert members_of(aud_store, {"field": "category_bought", "op": "in", "value": ["美妆"]}) == ["a"]
+    assert "d" in members_of(aud_store, {"field": "category_bought", "op": "not_in", "value": ["美妆"]})

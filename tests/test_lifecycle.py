@@ -165,3 +165,14 @@ def test_members_of_unknown_stores_keep_their_metrics(monthly_store):
     assert (feb.buyers, feb.lapsed, feb.won_back) == (1, 2, 1)  # m4, of m4 and m5, in no known region
     s = lifecycle.stage_summary(monthly_store, "2024-04-15", by="region")
     assert s[s["region"].isna()]["members"].sum() == 2
+
+
+def test_a_member_whose_first_order_was_online_has_no_home_store(con):
+    # the home store is the registration store, else the first order's: an online first order has none,
+    # and a later visit to a store must not rewrite where the member was counted before
+    con.execute("INSERT INTO stores VALUES ('S3', '三店', '杭州', '华东')")
+    con.execute("""INSERT INTO transactions (member_id, order_id, line_no, order_time, store_id, channel, amount,
+        txn_type) VALUES ('u', 'o1', 1, '2024-01-15 10:00', NULL, 'online', 100, 'sale'),
+                         ('u', 'o2', 1, '2024-03-10 10:00', 'S3', 'pos', 60, 'sale')""")
+    row = lifecycle.stages(con, "2024-03-31").set_index("member_id").loc["u"]
+    assert pd.isna(row["store_id"]) and pd.isna(row["region"]) and row["channel"] == "online"

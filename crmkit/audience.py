@@ -107,11 +107,11 @@ def parse_rule(rule) -> Mapping:
         _fail(f"the rule text is longer than {MAX_TEXT:,} characters.")
     try:
         parsed = json.loads(rule)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
         try:
             parsed = yaml.safe_load(rule)
-        except yaml.YAMLError:
-            _fail("the text is neither valid JSON nor valid YAML.")
+        except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a number of thousands of digits
+            _fail("the text is neither valid JSON nor valid YAML, or it is nested or sized beyond reason.")
     if not isinstance(parsed, Mapping):
         _fail("the rule must be a mapping such as {\"all\": [...]}.")
     return parsed
@@ -212,7 +212,8 @@ class _Compiler:
     @staticmethod
     def check_number(name: str, value, lo: float, hi: float, integer: bool) -> float | int:
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok or not math.isfinite(value) or not lo <= value <= hi:
+        # compare before math.isfinite, which overflows on a huge int
+        if isinstance(value, bool) or not ok or not lo <= value <= hi or not math.isfinite(value):
             kind = "a whole number" if integer else "a number"
             _fail(f"{name} needs {kind} from {lo:g} to {hi:g}, not {_show(value)}.")
         return value

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import re
+import warnings
 
 import pandas as pd
 
@@ -34,12 +35,14 @@ def mask_phone(phone) -> str | None:
 
 
 def mask_name(name) -> str | None:
-    """``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``, ``Alice`` → ``A****``."""
+    """``张三`` → ``张*``, ``欧阳娜娜`` → ``欧***``, ``Alice`` → ``A****``, ``王`` → ``*``."""
     if name is None or (isinstance(name, float) and name != name):
         return None
     s = str(name).strip()
     if not s:
         return s
+    if len(s) == 1:  # a one-character name would otherwise pass through whole
+        return "*"
     return s[0] + "*" * (len(s) - 1)
 
 
@@ -92,8 +95,21 @@ def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+class PrivacyWarning(UserWarning):
+    """Personal data is protected less than it should be (e.g. hashed with the public default salt)."""
+
+
 def hash_frame(df: pd.DataFrame, *, key: bytes | None = None) -> pd.DataFrame:
-    """A copy of ``df`` with every PII column replaced by its salted hash (for joinable exports)."""
+    """A copy of ``df`` with every PII column replaced by its salted hash (for joinable exports).
+
+    Without ``key`` or ``$CRMKIT_SALT`` the salt is crmkit's public default: mainland
+    mobile numbers are few enough (about 10^10) to recover by trying them all, so
+    that warns (:class:`PrivacyWarning`).
+    """
+    if key is None and "CRMKIT_SALT" not in os.environ and any(_pii_kind(str(c)) for c in df.columns):
+        warnings.warn("hashing personal data with crmkit's public default salt, which anyone can reverse "
+                      "by trying every phone number; set CRMKIT_SALT to a secret of your own.",
+                      PrivacyWarning, stacklevel=2)
     out = df.copy()
     for col in out.columns:
         if _pii_kind(str(col)):

@@ -15,7 +15,6 @@ Rules are a YAML file or a mapping::
 """
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,8 +81,9 @@ class TierRules:
                 fail(f"tier {i} needs a name of 1 to 40 characters.")
             if not isinstance(zh, str) or len(zh) > 40:
                 fail(f"tier {i} ({name}) has an invalid 'zh' label.")
-            if isinstance(spend, bool) or not isinstance(spend, (int, float)) or not math.isfinite(spend):
-                fail(f"tier {i} ({name}) needs a numeric min_spend in yuan.")
+            # a range test, not math.isfinite: NaN fails it, and a huge int cannot overflow it
+            if isinstance(spend, bool) or not isinstance(spend, (int, float)) or not 0 <= spend <= 1e12:
+                fail(f"tier {i} ({name}) needs a numeric min_spend in yuan, from 0 to 1e12.")
             names.append(name)
             labels.append(zh)
             mins.append(float(spend))
@@ -104,7 +104,7 @@ class TierRules:
                         for i in range(len(self.names) - 1, 0, -1))
         ctes = {
             "tier_spend": """
-  SELECT member_id, sum(net) AS annual_spend FROM days
+  SELECT member_id, round(sum(net), 2) AS annual_spend FROM days
   WHERE day > CAST($as_of AS DATE) - CAST($tier_window_days AS INTEGER) GROUP BY member_id""",
             "tier_ranks": """
   SELECT u.member_id, coalesce(s.annual_spend, 0) AS annual_spend

@@ -77,7 +77,8 @@ def test_score_fields_need_scores(aud_store):
                                           {"field": "clv", "op": ">=", "value": 100}]}) == ["b"]
 
 
-def test_export_masks_or_hashes_phones(aud_store, tmp_path):
+def test_export_masks_or_hashes_phones(aud_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMKIT_SALT", "this deployment's secret")
     rule = {"field": "lifecycle_stage", "op": "in", "value": ["dormant", "churned", "active", "new"]}
     path = tmp_path / "audience.csv"
     assert audience.export(aud_store, rule, AS_OF, path) == 3
@@ -134,6 +135,9 @@ MALICIOUS = [
     ("!!python/object/apply:os.system ['touch /tmp/crmkit-pwned']", "neither valid JSON nor valid YAML"),
     ("rfm_segment = 'Lost' OR 1=1", "must be a mapping"),
     (["rfm_segment"], "expected a mapping"),
+    ({"field": "days_since_last_purchase", "op": ">=", "value": 10 ** 400}, "whole number"),
+    ('{"field": "clv", "op": ">", "value": ' + "9" * 5000 + "}", "neither valid JSON nor valid YAML"),
+    ('{"all": ' + "[" * 5000 + "]" * 5000 + "}", "neither valid JSON nor valid YAML"),
     (42, "expected a mapping"),
 ]
 

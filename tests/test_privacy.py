@@ -1,4 +1,7 @@
+import warnings
+
 import pandas as pd
+import pytest
 
 from crmkit import privacy
 
@@ -12,6 +15,7 @@ def test_mask_phone():
 def test_mask_name():
     assert privacy.mask_name("张三") == "张*"
     assert privacy.mask_name("欧阳娜娜") == "欧***"
+    assert privacy.mask_name("王") == "*"  # nothing of a one-character name is shown
 
 
 def test_hash_is_salted_and_stable():
@@ -29,3 +33,14 @@ def test_mask_frame_masks_every_pii_column():
     assert out.loc[0, "openid"] == "oUpF****b1Q9"
     assert out.loc[0, "member_id"] == "M1"
     assert privacy.find_raw_phones(out.to_string()) == []
+
+
+def test_hashing_with_the_public_default_salt_warns(monkeypatch):
+    df = pd.DataFrame({"member_id": ["M1"], "phone": ["13812345678"]})
+    monkeypatch.delenv("CRMKIT_SALT", raising=False)
+    with pytest.warns(privacy.PrivacyWarning, match="CRMKIT_SALT"):
+        privacy.hash_frame(df)
+    monkeypatch.setenv("CRMKIT_SALT", "a secret of our own")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert privacy.hash_frame(df).loc[0, "phone"] == privacy.hash_value("13812345678", key=b"a secret of our own")

@@ -54,6 +54,7 @@ def test_custom_rules_dict_and_yaml(tier_store, tmp_path):
     ({"tiers": [{"name": "A", "min_spend": 0}, {"name": "A", "min_spend": 5}]}, "unique"),
     ({"tiers": [{"name": "A", "min_spend": 0}, {"name": "B", "min_spend": "1000 OR 1=1"}]}, "numeric"),
     ({"tiers": [{"name": "A", "min_spend": 0}, {"name": "B", "min_spend": float("nan")}]}, "numeric"),
+    ({"tiers": [{"name": "A", "min_spend": 0}, {"name": "B", "min_spend": 10 ** 400}]}, "numeric"),
     ({"tiers": [{"name": "A", "min_spend": 0, "sql": "DROP TABLE members"}]}, "only 'name'"),
     ({"tiers": [], "window_days": 365}, "list of 1 to 20"),
     ({"tiers": [{"name": "A", "min_spend": 0}], "window_days": True}, "window_days"),
@@ -84,3 +85,12 @@ def test_summary_and_migration(tier_store):
     assert m.loc["Gold", "Diamond"] == 1   # D: 19,000 then 20,500
     assert m.loc["Regular", "Regular"] == 1
     assert m.to_numpy().sum() == 6
+
+
+def test_a_threshold_is_met_to_the_cent(con):
+    # 162.32 + 580.06 + 1257.62 is 1999.9999999999998 in floating point: still ¥2,000.00
+    con.executemany("INSERT INTO transactions (member_id, order_id, line_no, order_time, amount, txn_type) "
+                    "VALUES ('m', ?, 1, ?, ?, 'sale')",
+                    [("o1", "2024-06-01", 162.32), ("o2", "2024-06-02", 580.06), ("o3", "2024-06-03", 1257.62)])
+    row = tiers.assign_tiers(con, "2024-06-30").iloc[0]
+    assert (row["tier"], row["annual_spend"]) == ("Silver", 2000.0)

@@ -64,7 +64,8 @@ _KPI = {
   WHERE t.order_time >= CAST($start AS DATE) AND t.order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
   GROUP BY GROUPING SETS ((), (s.region), (s.region, t.store_id))""",
     "kpi_orders": """
-  SELECT GROUPING(s.region, o.store_id) AS g, s.region, o.store_id, count(*) AS orders
+  SELECT GROUPING(s.region, o.store_id) AS g, s.region, o.store_id, count(*) AS orders,
+         sum(o.net) AS order_value
   FROM orders o LEFT JOIN stores s USING (store_id)
   WHERE o.net > 0 AND o.day >= CAST($start AS DATE)
   GROUP BY GROUPING SETS ((), (s.region), (s.region, o.store_id))""",
@@ -88,7 +89,7 @@ SELECT CASE k.g WHEN 3 THEN 'hq' WHEN 1 THEN 'region' ELSE 'store' END AS level,
        mo.member_orders / nullif(m.active_members, 0) AS purchase_frequency,
        coalesce(o.orders, 0) AS orders,
        coalesce(s.net_sales, 0) AS net_sales,
-       s.net_sales / nullif(o.orders, 0) AS aov,
+       o.order_value / nullif(o.orders, 0) AS aov,
        coalesce(s.gross_sales, 0) AS gross_sales, coalesce(s.refunds, 0) AS refunds,
        s.refunds / nullif(s.gross_sales, 0) AS refund_rate,
        tl.till_sales,
@@ -120,9 +121,12 @@ def kpis(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
           period), ``members_end``; ``member_growth`` = new / members at start;
         - ``active_members`` (a purchase day in the period), ``active_rate`` = active /
           members at end; ``purchase_frequency`` = orders per active member;
-        - ``orders`` (orders with a positive net amount), ``net_sales`` (yuan, returns
-          subtracted), ``aov`` = net sales per order (yuan);
-        - ``gross_sales``, ``refunds`` (yuan) and ``refund_rate`` = refunds / gross sales;
+        - ``orders`` (orders placed in the period with a positive net amount),
+          ``net_sales`` (yuan booked in the period: its sales less the refunds made
+          in it, whenever the order was placed), ``aov`` = net value of the
+          period's orders (after their returns up to the end) per order (yuan);
+        - ``gross_sales``, ``refunds`` (yuan, booked in the period) and
+          ``refund_rate`` = refunds / gross sales;
         - ``till_sales`` and ``member_share_of_sales`` = member net sales / till sales of
           all customers, over the stores with ``store_sales`` rows in the period
           (empty when no till totals are loaded).

@@ -90,3 +90,14 @@ def test_clv_pyramid_by_hand(scored_store):
 def test_pyramid_needs_scores(con):
     with pytest.raises(CrmkitError, match="run `crmkit score` first"):
         kpis.clv_pyramid(con, "2024-03-31")
+
+
+def test_aov_is_the_value_of_the_periods_orders(con):
+    # a January order refunded in February: February's net sales carry the refund, its AOV does not
+    con.execute("""INSERT INTO transactions (member_id, order_id, line_no, order_time, store_id, amount, txn_type)
+        VALUES ('a', 'o1', 1, '2024-01-20 10:00', 'S1', 500, 'sale'),
+               ('a', 'o1', 2, '2024-02-02 10:00', 'S1', -500, 'return'),
+               ('b', 'o2', 1, '2024-02-10 10:00', 'S1', 100, 'sale')""")
+    feb = kpis.kpis(con, "2024-02-01", "2024-02-29").iloc[0]
+    assert (feb.orders, feb.net_sales, feb.aov) == (1, -400.0, 100.0)
+    assert (feb.gross_sales, feb.refunds) == (100.0, 500.0)

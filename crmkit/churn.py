@@ -82,8 +82,11 @@ DEFAULT_WINDOW_DAYS = 180
 RECENT_DAYS = 90
 #: Risk bands, from the most to the least at risk.
 BANDS = ("high", "medium", "low")
-#: Band thresholds on churn_risk: low < 0.3 ≤ medium < 0.6 ≤ high.
+#: Fixed band thresholds on churn_risk, for those who want them: low < 0.3 ≤ medium < 0.6 ≤ high.
 DEFAULT_THRESHOLDS = (0.3, 0.6)
+#: Default bands are relative: the riskiest 20% of the members scored are high, the next 30% medium.
+#: (A fixed 60% would put most buyers of a chain that people visit twice a year in "high".)
+DEFAULT_BAND_SHARES = (0.2, 0.3)
 
 #: Inputs of the classifier, built from a feature frame by :func:`design_matrix`.
 FEATURES = (
@@ -371,9 +374,26 @@ class ChurnRisk:
 
 # ------------------------------------------------------------ bands and lists
 
-def risk_bands(risk, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS) -> pd.Series:
-    """``high`` / ``medium`` / ``low`` from fixed thresholds ``(low_below, high_from)`` on churn_risk."""
-    low, high = thresholds
+def band_thresholds(risk, shares: tuple[float, float] = DEFAULT_BAND_SHARES) -> tuple[float, float]:
+    """``(low_below, high_from)``: churn_risk cut-offs that make the riskiest ``shares[0]`` of the
+    members ``high`` and the next ``shares[1]`` ``medium`` (ties at a cut-off go to the riskier band)."""
+    top, middle = shares
+    if not (0 <= top and 0 <= middle and top + middle <= 1):
+        raise ValueError(f"band shares must be two shares adding up to at most 1, not {shares}")
+    r = np.asarray(risk, dtype=float)
+    if r.size == 0:
+        return DEFAULT_THRESHOLDS
+    return float(np.quantile(r, 1 - top - middle)), float(np.quantile(r, 1 - top))
+
+
+def risk_bands(risk, thresholds: tuple[float, float] | None = None) -> pd.Series:
+    """``high`` / ``medium`` / ``low`` from thresholds ``(low_below, high_from)`` on churn_risk.
+
+    Without ``thresholds`` the bands are relative (:func:`band_thresholds`, the riskiest 20%
+    high, the next 30% medium); pass fixed ones such as :data:`DEFAULT_THRESHOLDS` to compare
+    stores or months on one absolute scale.
+    """
+    low, high = band_thresholds(risk) if thresholds is None else thresholds
     if not 0 <= low <= high <= 1:
         raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, not {thresholds}")
     r = np.asarray(risk, dtype=float)
@@ -497,13 +517,15 @@ class ChurnBacktest:
     baseline_lift: tuple[float, float, float]
     calibration: pd.DataFrame
 
-    def summary(self, lang: str = "zh") -> pd.DataFrame:
-        """AUC and top-decile lift of the churn risk and of the BTYD baseline, with 95% intervals."""
+    def summary(self, lang: str = "zh", decimals: int = 3) -> pd.DataFrame:
+        """AUC and top-decile lift of the churn risk and of the BTYD baseline, with 95% intervals,
+        rounded to ``decimals`` (the figures' own precision; exact values are attributes)."""
         auc, lift = t("churn.auc", lang), t("churn.top_decile_lift", lang)
         rows = [(auc, "churn_risk", *self.auc), (auc, "expected_purchases", *self.baseline_auc),
                 (auc, "churn_risk − expected_purchases", *self.auc_gain),
                 (lift, "churn_risk", *self.lift), (lift, "expected_purchases", *self.baseline_lift)]
-        return pd.DataFrame(rows, columns=["metric", "score", "estimate", "low", "high"])
+        out = pd.DataFrame(rows, columns=["metric", "score", "estimate", "low", "high"])
+        return out.round({"estimate": decimals, "low": decimals, "high": decimals})
 
 
 def backtest(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *, folds: int = 5,

@@ -192,6 +192,14 @@ register({
     "lifecycle.members": ("会员数（人）", "Members (count)"),
     "lifecycle.stages_title": ("会员生命周期分布", "Members by lifecycle stage"),
     "funnel.title": ("会员转化漏斗", "Member funnel"),
+    "funnel.axis": ("会员数（人）；括号内：占注册会员 | 占上一步", "Members; in brackets: share of registered | of the step before"),
+    "lifecycle.windows": ("阶段定义：新会员 = 首购不足 {new} 天；活跃 = 最近一次购买不足 {active} 天；"
+                          "沉睡 = {active}–{churn} 天未购买；流失 = {churn} 天及以上未购买；"
+                          "召回 = 中断 {active} 天以上后于近 {new} 天内再次购买；潜在 = 注册未购买。",
+                          "Stages: new = first purchase under {new} days ago; active = last purchase under "
+                          "{active} days ago; dormant = no purchase for {active}–{churn} days; churned = none for "
+                          "{churn} days or more; won back = bought again in the last {new} days after a gap of "
+                          "{active}+ days; prospect = registered, never bought."),
     "funnel.registered": ("注册会员", "Registered"),
     "funnel.purchased": ("已首购", "Bought at least once"),
     "funnel.repeat": ("已复购", "Bought on 2+ days"),
@@ -250,6 +258,11 @@ class Windows:
         if not w.new_days <= w.active_days < w.churn_days:
             raise CrmkitError("lifecycle windows must satisfy new_days <= active_days < churn_days.")
         return w
+
+    def describe(self, lang: str = "zh") -> str:
+        """One sentence defining the stages with these windows, for a report."""
+        return t("lifecycle.windows", lang).format(new=self.new_days, active=self.active_days,
+                                                   churn=self.churn_days)
 
     def params(self) -> dict[str, int]:
         return {f"lc_{f.name}": getattr(self, f.name) for f in fields(self)}
@@ -490,11 +503,11 @@ def plot_funnel(steps: pd.DataFrame, lang: str = "zh"):
     labels = [t(f"funnel.{s}", lang) for s in steps["step"]][::-1]
     widths = steps["members"].to_numpy()[::-1]
     bars = ax.barh(labels, widths, left=(widths.max() - widths) / 2, color=viz.PALETTE[0])
-    ax.bar_label(bars, labels=[f"{n:,} ({viz.fmt_pct(c)})" for n, c in
-                               zip(widths, steps["conversion"].to_numpy()[::-1])], label_type="center",
-                 color="white", fontsize=9)
+    ax.bar_label(bars, labels=[f"{n:,} ({viz.fmt_pct(sh)} | {viz.fmt_pct(c)})" for n, sh, c in
+                               zip(widths, steps["share"].to_numpy()[::-1], steps["conversion"].to_numpy()[::-1])],
+                 label_type="center", color="white", fontsize=9)
     ax.set_title(t("funnel.title", lang))
-    ax.set_xlabel(t("lifecycle.members", lang))
+    ax.set_xlabel(t("funnel.axis", lang))
     ax.grid(False)
     ax.set_xticks([])
     return fig

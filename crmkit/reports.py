@@ -91,6 +91,8 @@ body, .jp-RenderedHTMLCommon, .jp-RenderedText pre {
                 color: #7b241c; font-size: 15px; }
 """
 _HIDDEN_TAGS = {"hide-in-report", "papermill-error-cell-tag"}
+_H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1>", re.S | re.I)
+_TITLE = re.compile(r"<title>.*?</title>", re.S | re.I)
 _NETWORK_REF = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 
@@ -319,6 +321,10 @@ def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
     body, _ = exporter.from_notebook_node(
         shown, resources={"crmkit_css": _cjk_font_face(text) + _REPORT_CSS})
     body = body.replace('class="jp-Cell jp-CodeCell ', 'class="jp-Cell jp-OutputCell ')  # outputs only, no code
+    heading = _H1.search(body)
+    if heading:  # the browser tab says which report this is, not "Notebook"
+        title = html.escape(html.unescape(re.sub(r"<[^>]+>", "", heading.group(1))).strip())
+        body = _TITLE.sub(f"<title>{title}</title>", body, count=1)
     bad = _NETWORK_REF.search(body)
     if bad:  # the template changed under us: fail rather than ship a report that needs the internet
         raise CrmkitError(f"report HTML would load {bad.group(0)!r} from the network.")

@@ -23,7 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from . import viz
-from .churn import BANDS, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk, new_btyd, risk_bands
+from .churn import (BANDS, DEFAULT_BAND_SHARES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk,
+                    band_thresholds, new_btyd, risk_bands)
 from .clv import GammaGamma, customer_value, fit_value_models, total_value
 from .errors import CrmkitError
 from .i18n import register, t
@@ -53,6 +54,14 @@ register({
                                 "churn risk learnt from what members did {start} → {end}"),
     "score.method.model": ("流失风险：历史数据不足以训练，仅用购买模型",
                            "churn risk from the purchase model alone (too little history to train on)"),
+    "score.value_basis": ("CLV 为预期毛利而非销售额：预期购买次数 × 预期客单价 × 毛利率 {margin}，"
+                          "按年折现率 {rate} 折现。",
+                          "CLV is expected gross margin, not sales: expected purchases × expected spend per "
+                          "order × a {margin} margin, discounted at {rate} a year."),
+    "score.bands": ("风险等级：高 = 流失概率 ≥ {high}，中 = {low}–{high}，低 = < {low}",
+                    "risk bands: high = churn probability ≥ {high}, medium = {low}–{high}, low = below {low}"),
+    "score.bands_relative": ("（按排名：风险最高的 {top} 为高，其后 {middle} 为中）",
+                             " (by rank: the riskiest {top} are high, the next {middle} medium)"),
 })
 
 
@@ -76,6 +85,12 @@ class Scores:
     churn: ChurnRisk
     horizon_days: int
     interval: float
+    #: churn_risk cut-offs of the bands, ``(low_below, high_from)``, and whether they came from
+    #: ranks (:func:`crmkit.churn.band_thresholds`) rather than being given.
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS
+    relative_bands: bool = False
+    margin: float = DEFAULT_MARGIN
+    discount_rate: float = DEFAULT_DISCOUNT_RATE
 
     def band_counts(self, lang: str = "zh") -> pd.DataFrame:
         """Members per churn band (high, medium, low) and their share."""
@@ -83,12 +98,27 @@ class Scores:
         return pd.DataFrame({"churn_band": list(BANDS), "label": [t(f"churn.{b}", lang) for b in BANDS],
                              "members": counts, "share": counts / max(len(self.table), 1)})
 
+    def value_note(self, lang: str = "zh") -> str:
+        """One sentence: what the CLV figures are (margin, not sales) and how they were discounted."""
+        return t("score.value_basis", lang).format(margin=viz.fmt_pct(self.margin, 0),
+                                                   rate=viz.fmt_pct(self.discount_rate, 0))
+
+    def band_note(self, lang: str = "zh") -> str:
+        """One sentence: what churn means here and where the bands are cut."""
+        low, high = (viz.fmt_pct(v) for v in self.thresholds)
+        note = (t("score.churn_window", lang).format(days=self.churn.window_days) + "; "
+                + t("score.bands", lang).format(low=low, high=high))
+        if self.relative_bands:
+            top, middle = (viz.fmt_pct(v, 0) for v in DEFAULT_BAND_SHARES)
+            note += t("score.bands_relative", lang).format(top=top, middle=middle)
+        return note
+
     def summary_text(self, lang: str = "zh") -> str:
         """A few lines for the console: members per churn band and total CLV with its interval."""
         churn = self.churn
-        lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}; "
-                 + t("score.churn_window", lang).format(days=churn.window_days),
+        lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}",
                  t(f"score.method.{churn.method_}", lang).format(start=churn.trained_on_, end=self.as_of)]
+        lines.append(self.band_note(lang))
         lines += [f"  {row.label}: {row.members:,} ({viz.fmt_pct(row.share)})"
                   for row in self.band_counts(lang).itertuples()]
         tot = self.total_clv
@@ -101,7 +131,7 @@ class Scores:
 def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd", period: str = "W",
                   horizon_days: int = DEFAULT_HORIZON_DAYS, discount_rate: float = DEFAULT_DISCOUNT_RATE,
                   margin: float = DEFAULT_MARGIN, churn_days: int = DEFAULT_WINDOW_DAYS,
-                  interval: float = 0.9, thresholds: tuple[float, float] = DEFAULT_THRESHOLDS,
+                  interval: float = 0.9, thresholds: tuple[float, float] | None = None,
                   progress: Progress | None = None) -> Scores:
     """Score every member who has bought up to ``as_of`` (inclusive).
 
@@ -113,7 +143,8 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
         CLV horizon in days, annual discount rate, gross margin as a share of
         net sales, and the probability of the CLV intervals.
     churn_days, thresholds
-        Churn window in days and the band thresholds (:func:`crmkit.churn.risk_bands`).
+        Churn window in days and the band thresholds ``(low_below, high_from)`` on churn_risk;
+        by default relative (:func:`crmkit.churn.band_thresholds`: the riskiest 20% high).
     progress
         Stage messages go there (stderr) when given.
     """
@@ -134,20 +165,22 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
     churn = ChurnRisk(window_days=churn_days, model=model, period=period).fit(con, as_of)
     feats = churn.features(con, as_of, summary=summary, fitted=fitted)
     risk = churn.predict(feats)
+    cuts = band_thresholds(risk) if thresholds is None else tuple(thresholds)
     progress.step(f"churn risk by {churn.method_}; RFM segments, lifecycle stages and tiers")
     table = summary[["member_id", "frequency", "recency", "T", "monetary"]].assign(
         as_of=pd.array([as_of] * len(summary), dtype=pd.ArrowDtype(pa.date32())),
         p_alive=feats["p_alive"].to_numpy(),
         **{c: value[c].to_numpy() for c in ("expected_purchases", "expected_spend", "clv", "clv_low", "clv_high")},
         churn_risk=risk,
-        churn_band=risk_bands(risk, thresholds).to_numpy(),
+        churn_band=risk_bands(risk, cuts).to_numpy(),
     )
     for extra in (rfm_scores(con, as_of)[["member_id", "rfm_r", "rfm_f", "rfm_m", "rfm_segment"]],
                   stages(con, as_of)[["member_id", "lifecycle_stage"]],
                   assign_tiers(con, as_of)[["member_id", "tier"]]):
         table = table.merge(extra, on="member_id", how="left")
     table = table[MEMBER_SCORES.names].sort_values("member_id", ignore_index=True)
-    return Scores(as_of, table, total, fitted, spend, churn, horizon_days, interval)
+    return Scores(as_of, table, total, fitted, spend, churn, horizon_days, interval, cuts, thresholds is None,
+                  margin, discount_rate)
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:

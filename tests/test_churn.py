@@ -26,7 +26,9 @@ def load_cdnow(con, path):
         "amount": raw["dollars"].astype(float),
         "txn_type": "sale",
     })
-    con.execute("INSERT INTO transactions BY NAME SELECT * FROM tx")  # DuckDB reads the local frame
+    con.register("_cdnow", tx)
+    con.execute("INSERT INTO transactions BY NAME SELECT * FROM _cdnow")
+    con.unregister("_cdnow")
 
 
 @pytest.fixture(scope="module")
@@ -199,12 +201,23 @@ def test_too_little_history_falls_back_to_the_model(small):
 
 def test_risk_bands_fixed_thresholds():
     risk = pd.Series([0.0, 0.29, 0.3, 0.59, 0.6, 1.0], index=list("abcdef"))
-    bands = churn.risk_bands(risk)
+    bands = churn.risk_bands(risk, churn.DEFAULT_THRESHOLDS)
     assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
     assert list(bands.index) == list("abcdef")
     assert churn.risk_bands([0.5], (0.2, 0.5)).tolist() == ["high"]
     with pytest.raises(ValueError):
         churn.risk_bands([0.5], (0.6, 0.3))
+
+
+def test_risk_bands_by_default_are_relative():
+    # every member is likely to lapse in a chain people visit twice a year: bands still separate them
+    risk = pd.Series(np.linspace(0.70, 0.89, 10))
+    low_below, high_from = churn.band_thresholds(risk)
+    assert (low_below, high_from) == pytest.approx((np.quantile(risk, 0.5), np.quantile(risk, 0.8)))
+    assert churn.risk_bands(risk).value_counts().to_dict() == {"low": 5, "medium": 3, "high": 2}
+    assert churn.risk_bands(risk, churn.DEFAULT_THRESHOLDS).eq("high").all()
+    with pytest.raises(ValueError):
+        churn.band_thresholds(risk, (0.8, 0.5))
 
 
 def test_auc_and_delong_interval_by_hand():

@@ -102,7 +102,13 @@ def test_ranking_orders_named_units_and_filters_by_region():
     assert stores["store_id"].tolist() == ["S1", "S2", "S3"]  # the store-less online row is left out
     west = dashboard.ranking(k, "store", by="orders", region="West", top=1)
     assert west["store_id"].tolist() == ["S2"]
-    assert dashboard.ranking(k, "region")["region"].tolist() == ["East", "West"]
+    # the members without a home store stand beside the regions, so that the regions add up
+    regions = dashboard.ranking(k, "region", lang="en")
+    assert regions["region"].tolist() == ["East", "West"]
+    online = pd.DataFrame([["region", None, None, None] + [0] * 9 + [5000.0, None]], columns=k.columns)
+    with_online = dashboard.ranking(pd.concat([k, online], ignore_index=True), "region", lang="en")
+    assert with_online["region"].tolist() == ["East", "West", "Online (no home store)"]
+    assert with_online.attrs["units"] == 3 and dashboard.ranking(k, "store", top=2).attrs["units"] == 3
 
 
 def test_header_lists_period_data_and_filters(con):
@@ -207,7 +213,7 @@ def test_growth_and_ranking_charts_carry_units():
     ranked = dashboard.ranking(_kpis(), "store")
     fig = dashboard.plot_ranking(ranked, "store", "net_sales", "en")
     ax = fig.axes[0]
-    assert ax.get_title() == "Store ranking by Net sales (¥) (top 3)"
+    assert ax.get_title() == "Store ranking by Net sales (¥) (all 3)"  # every store is shown
     assert ax.xaxis.get_major_formatter()(25000, 0) == "¥25,000"
     ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
     assert [t.get_text() for t in ticks] == ["East Mall", "West Park", "West Lake"]  # best at the top

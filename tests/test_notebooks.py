@@ -73,7 +73,7 @@ def test_every_report_runs_and_reads_like_a_report(base, lang):
         html = (folder / entry["html"]).read_text(encoding="utf-8")
         assert (folder / entry["ipynb"]).exists()
         title = TITLES[entry["name"]][lang == "en"]
-        assert f"<h1>{title}</h1>" in html, entry["name"]
+        assert f"<h1>{title}</h1>" in html and f"<title>{title}</title>" in html, entry["name"]
         assert "data:image/png;base64," in html  # charts embedded
         assert "Traceback" not in html and 'class="crmkit-error"' not in html
         assert "dashboard." not in html and "from crmkit" not in html  # no code

@@ -117,8 +117,15 @@ def test_hand_made_model_values(scored):
 def test_churn_risk_and_bands(scored):
     t = scored.table.set_index("member_id")
     assert t["churn_risk"].between(0, 1).all()
-    expect = np.where(t["churn_risk"] >= 0.6, "high", np.where(t["churn_risk"] >= 0.3, "medium", "low"))
+    # relative bands: the riskiest 20% high, the next 30% medium
+    low, high = np.quantile(t["churn_risk"], [0.5, 0.8])
+    assert scored.thresholds == pytest.approx((low, high)) and scored.relative_bands
+    expect = np.where(t["churn_risk"] >= high, "high", np.where(t["churn_risk"] >= low, "medium", "low"))
     assert (t["churn_band"] == expect).all()
+    assert t["churn_band"].eq("high").mean() == pytest.approx(0.2, abs=0.02)
+    assert "riskiest 20% are high" in scored.band_note("en") and "风险最高的 20%" in scored.band_note("zh")
+    assert scored.value_note("en") == ("CLV is expected gross margin, not sales: expected purchases × expected "
+                                       "spend per order × a 30% margin, discounted at 10% a year.")
     # the 180 days before 2024-06-30 start on 2024-01-02: too few members then to train a
     # classifier, so the risk is BG/NBD's chance of no purchase in the next 180 days
     assert scored.churn.method_ == "model"

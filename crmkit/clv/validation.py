@@ -21,7 +21,7 @@ import pandas as pd
 from .. import i18n
 from ..errors import CrmkitError, ModelError
 from ..rfm import as_date, compress, period_days, purchase_days, purchase_timeline
-from ..viz import fmt_pct, new_figure
+from ..viz import fmt_pct, int_formatter, new_figure
 from . import MODELS
 from ._base import RepeatBuyingModel
 from .value import forecast_purchases, log_interval, log_param_gradient, log_variance
@@ -153,6 +153,7 @@ def plot_tracking(table: pd.DataFrame, *, lang: str = "zh", ax=None):
                     xytext=(4, 4), textcoords="offset points", color="grey")
     ax.set_xlabel(i18n.t("clv.date", lang))
     ax.set_ylabel(i18n.t("clv.cumulative_repeat", lang))
+    ax.yaxis.set_major_formatter(int_formatter)
     ax.set_title(i18n.t("clv.tracking", lang))
     ax.legend()
     fig.autofmt_xdate()

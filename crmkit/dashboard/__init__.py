@@ -20,8 +20,8 @@ from .header import (PERIODS, data_span, days_before, header, header_html, open_
                      scope_note, store_path, unit_filter)
 from .kpi import (GROWTH_COLUMNS, HEADLINE_KPIS, kpi_comparison, kpi_row, monthly_growth, plot_growth,
                   plot_ranking, ranking)
-from .tables import (COLUMNS, Col, column_label, format_table, heading, numeric_columns, show_html, show_table,
-                     table_html)
+from .tables import (COLUMNS, Col, column_label, format_table, heading, numeric_columns, show_html, show_note,
+                     show_table, table_html)
 from .value import model_caption, show_model, total_value_html, use_scores
 
 __all__ = [
@@ -29,6 +29,6 @@ __all__ = [
     "campaign_header_html", "campaign_lifts", "campaign_overview", "campaign_totals", "campaigns_ended",
     "choose_campaign", "column_label", "data_span", "days_before", "format_table", "header", "header_html",
     "heading", "kpi_comparison", "kpi_row", "model_caption", "monthly_growth", "numeric_columns", "open_store",
-    "plot_growth", "plot_ranking", "ranking", "report_period", "scope_note", "show_html", "show_model",
+    "plot_growth", "plot_ranking", "ranking", "report_period", "scope_note", "show_html", "show_model", "show_note",
     "show_table", "store_path", "table_html", "total_value_html", "unit_filter", "use_scores", "verdict_html",
 ]

@@ -58,21 +58,29 @@ def kpi_comparison(current: pd.Series, previous: pd.Series, lang: str = "zh") ->
 
 
 def ranking(kpis: pd.DataFrame, level: str = "store", *, by: str = "net_sales", top: int = 10,
-            region: str | None = None) -> pd.DataFrame:
+            region: str | None = None, lang: str = "zh") -> pd.DataFrame:
     """Regions or stores of a :func:`crmkit.kpis.kpis` table ranked by ``by`` (highest first).
 
-    Only named units are ranked (online sales without a store are left out); ``region``
-    limits a store ranking to one region.
+    A store ranking holds stores only; ``region`` limits it to one region. A region
+    ranking also holds the members without a home store (online and mini-program
+    sign-ups), labelled as such in ``lang``, so that the regions add up to the chain.
+    ``attrs["units"]`` is the number of units ranked before ``top`` cut the list.
     """
     if level not in ("store", "region"):
         raise CrmkitError(f"ranking level must be store or region, not {level!r}.")
-    rows = kpis[(kpis["level"] == level) & kpis[f"{level}_id" if level == "store" else "region"].notna()]
+    rows = kpis[kpis["level"] == level]
+    if level == "store":
+        rows = rows[rows["store_id"].notna()]
+    else:
+        rows = rows.assign(region=rows["region"].fillna(t("ranking.no_store", lang)))
     if region not in (None, ""):
         rows = rows[rows["region"] == region]
     keys = ["region"] if level == "region" else ["store_id", "store_name", "region"]
     cols = keys + ["members_end", "new_members", "active_rate", "orders", "net_sales", "aov"]
-    return (rows.sort_values([by, keys[0]], ascending=[False, True], kind="stable")
-            .head(top)[cols].reset_index(drop=True))
+    ranked = (rows.sort_values([by, keys[0]], ascending=[False, True], kind="stable")
+              .head(top)[cols].reset_index(drop=True))
+    ranked.attrs["units"] = len(rows)
+    return ranked
 
 
 # ------------------------------------------------------------------ growth and rankings
@@ -87,6 +95,8 @@ register({
     "ranking.title": ("{unit}{metric}排名（前 {n}）", "{unit} ranking by {metric} (top {n})"),
     "ranking.store": ("门店", "Store"),
     "ranking.region": ("区域", "Region"),
+    "ranking.title_all": ("{unit}{metric}排名（共 {n} 个）", "{unit} ranking by {metric} (all {n})"),
+    "ranking.no_store": ("线上（无归属门店）", "Online (no home store)"),
 })
 
 #: Columns of the monthly growth table, in the order shown.
@@ -132,7 +142,8 @@ def plot_ranking(ranked: pd.DataFrame, level: str = "store", by: str = "net_sale
     ax.xaxis.set_major_formatter(viz.yuan_formatter if COLUMNS[by].kind.startswith("money") else viz.int_formatter)
     ax.set_xlim(0, max(float(ranked[by].max()), 1.0) * 1.2 if len(ranked) else 1.0)
     ax.set_xlabel(column_label(by, lang))
-    ax.set_title(t("ranking.title", lang).format(unit=t(f"ranking.{level}", lang),
-                                                 metric=column_label(by, lang), n=len(ranked)))
+    title = "ranking.title_all" if len(ranked) >= ranked.attrs.get("units", len(ranked) + 1) else "ranking.title"
+    ax.set_title(t(title, lang).format(unit=t(f"ranking.{level}", lang), metric=column_label(by, lang),
+                                       n=len(ranked)))
     fig.tight_layout()
     return fig

@@ -90,6 +90,9 @@ COLUMNS: dict[str, Col] = {
     "p_alive": Col("pct", "存活概率", "P(alive)"),
     "churn_risk": Col("pct", "流失风险", "Churn risk"),
     "expected_purchases": Col("number", "预期购买次数（次）", "Expected purchases"),
+    # a row label of ChurnBacktest.summary: the churn risk's AUC gain over the BTYD baseline
+    "churn_risk − expected_purchases": Col("text", "流失风险较预期购买次数的提升",
+                                           "Churn risk's gain over expected purchases"),
     "layer": Col("label", "价值层", "Value layer", lambda v, lang: t(f"pyramid.{v}", lang)),
     "churn_band": Col("label", "流失风险等级", "Churn-risk band", lambda v, lang: t(f"churn.{v}", lang)),
     "frequency": Col("count", "重复购买次数（次）", "Repeat purchases"),
@@ -229,6 +232,11 @@ def heading(key: str, lang: str = "zh", level: int = 2) -> None:
 def show_table(df: pd.DataFrame, lang: str = "zh", *, columns: list[str] | None = None) -> None:
     """Display ``df`` formatted (see :func:`format_table`)."""
     show_html(table_html(df, lang, columns=columns))
+
+
+def show_note(text: str) -> None:
+    """Display one plain-text sentence (a definition, a caveat) as a paragraph."""
+    show_html(f"<p>{html.escape(text)}</p>")
 
 
 def show_html(text: str) -> None:

@@ -72,6 +72,9 @@ from .tiers import tier_label
 
 #: A control group with fewer members is too small to conclude ("cannot tell yet").
 MIN_CONTROL = 100
+#: Within one level of a breakdown (a tier, a store), fewer members than this in either group
+#: gives no lift: an interval from a handful of members would be read as an effect.
+MIN_LEVEL = 30
 #: Fewer purchasers than this in a group makes revenue intervals approximate (a warning).
 MIN_BUYERS = 10
 PAYS, DOES_NOT_PAY, CANNOT_TELL = "pays", "does not pay", "cannot tell yet"
@@ -173,6 +176,9 @@ register({
     "campaign.lift_title": ("{metric}提升（按{by}）", "{metric} lift by {by}"),
     "campaign.adjusted": ("Bonferroni 校正区间", "Bonferroni-adjusted interval"),
     "campaign.interval": ("{level}% 置信区间", "{level}% interval"),
+    "campaign.too_small_levels": ("样本过少（任一组不足 {n} 人）未比较：{levels}（实验组 / 对照组）。",
+                                  "Too few members to compare (under {n} in a group): {levels} "
+                                  "(treatment / control)."),
     "campaign.caution": (
         "同时比较 {k} 组：仅凭偶然，每 20 个 95% 区间约有 1 个不含真值；只有校正区间也不含 0 的差异才可信。",
         "{k} groups compared: by chance alone about 1 in 20 of the 95% intervals misses; trust a "
@@ -724,15 +730,17 @@ def lift_by(con: duckdb.DuckDBPyConnection, campaign_id: str, by: str, metric: s
     -------
     DataFrame
         ``by``, n_treatment, n_control, treatment, control, lift, lift_low,
-        lift_high, lift_rel, lift_rel_low, lift_rel_high, adj_low, adj_high;
-        attrs: metric, by, alpha, caution.
+        lift_high, lift_rel, lift_rel_low, lift_rel_high, adj_low, adj_high, too_small
+        (fewer than :data:`MIN_LEVEL` members in a group: no lift, no interval, not
+        counted among the k levels compared); attrs: metric, by, alpha, caution.
     """
     if metric not in METRICS:
         raise CrmkitError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}.")
     info = campaign_info(con, campaign_id)
     with _attributes_query(con, by, _pre_campaign_day(info), attributes) as attrs:
         tr, ct = _group_stats(con, campaign_query(campaign_id) + attrs, "a.level")
-    k = max(int(((tr["n"] > 1) & (ct["n"] > 1)).sum()), 1)
+    too_small = ((tr["n"] < MIN_LEVEL) | (ct["n"] < MIN_LEVEL)).to_numpy()
+    k = max(int((~too_small).sum()), 1)
     lift = _lift(tr, ct, metric, alpha, info["margin_rate"])
     adjusted = _lift(tr, ct, metric, alpha / k, info["margin_rate"]).lift
     out = pd.DataFrame({
@@ -741,7 +749,10 @@ def lift_by(con: duckdb.DuckDBPyConnection, campaign_id: str, by: str, metric: s
         "lift": lift.lift.estimate, "lift_low": lift.lift.low, "lift_high": lift.lift.high,
         "lift_rel": lift.lift_rel.estimate, "lift_rel_low": lift.lift_rel.low,
         "lift_rel_high": lift.lift_rel.high, "adj_low": adjusted.low, "adj_high": adjusted.high,
+        "too_small": too_small,
     })
+    out.loc[too_small, ["lift", "lift_low", "lift_high", "lift_rel", "lift_rel_low", "lift_rel_high",
+                        "adj_low", "adj_high"]] = np.nan
     out.attrs.update(metric=metric, by=by, alpha=alpha, caution={lang: t("campaign.caution", lang).format(k=k)
                                                                   for lang in ("zh", "en")})
     return out
@@ -1059,22 +1070,31 @@ def plan_campaign(base_rate: float, expected_lift: float, control_share: float =
 def plot_lift(table: pd.DataFrame, lang: str = "zh"):
     """Lift with its interval (dark) and Bonferroni-adjusted interval (light) per level of :func:`lift_by`."""
     metric, by = table.attrs["metric"], table.attrs["by"]
-    fig, ax = viz.new_figure(figsize=(8, 0.45 * len(table) + 1.8))
+    label = {"tier": tier_label, "segment": segment_label}.get(by, lambda v, _lang: v)
+    attrs = dict(table.attrs)
+    small = table[table["too_small"]]
+    table = table[~table["too_small"]]
+    caution = attrs["caution"][lang]
+    if len(small):
+        caution += " " + t("campaign.too_small_levels", lang).format(
+            n=MIN_LEVEL, levels=", ".join(f"{label(v, lang)} ({a:,} / {b:,})" for v, a, b in
+                                          zip(small[by], small["n_treatment"], small["n_control"])))
+    fig, ax = viz.new_figure(figsize=(8, 0.45 * max(len(table), 1) + 1.8))
     y = np.arange(len(table))[::-1]
     ax.hlines(y, table["adj_low"], table["adj_high"], color=viz.PALETTE[0], alpha=0.3, linewidth=6,
               label=t("campaign.adjusted", lang))
     ax.errorbar(table["lift"], y, xerr=[table["lift"] - table["lift_low"], table["lift_high"] - table["lift"]],
                 fmt="o", color=viz.PALETTE[0], capsize=3,
-                label=t("campaign.interval", lang).format(level=round(100 * (1 - table.attrs["alpha"]))))
+                label=t("campaign.interval", lang).format(level=round(100 * (1 - attrs["alpha"]))))
     ax.axvline(0, color="black", linewidth=0.8)
-    label = {"tier": tier_label, "segment": segment_label}.get(by, lambda v, _lang: v)
     ax.set_yticks(y, [label(v, lang) for v in table[by]])
-    ax.xaxis.set_major_formatter(viz.pct_formatter if metric == "conversion" else viz.yuan_formatter)
+    ax.xaxis.set_major_formatter(viz.FuncFormatter(lambda x, _pos: viz.fmt_pp(x, 0)) if metric == "conversion"
+                                 else viz.yuan_formatter)
     by_label = t({"tier": "tier.tier", "segment": "rfm.segment"}.get(by, by), lang)
     ax.set_title(t("campaign.lift_title", lang).format(metric=t(f"campaign.{metric}", lang), by=by_label))
     ax.set_xlabel(t("campaign.lift", lang))
     ax.legend(loc="best", fontsize="small")
-    fig.text(0.01, 0.01, table.attrs["caution"][lang], fontsize=7, wrap=True)
+    fig.text(0.01, 0.01, caution, fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 

@@ -74,6 +74,20 @@ def fmt_pct(x: float, decimals: int = 1) -> str:
     return f"{x * 100:.{decimals}f}%"
 
 
+def fmt_pp(x: float, decimals: int = 1) -> str:
+    """``0.037`` → ``3.7 pp``: a difference of two rates, in percentage points."""
+    if x is None or x != x:
+        return "–"
+    return f"{x * 100:.{decimals}f} pp"
+
+
+def fmt_p_value(p: float | None) -> str:
+    """``4.4e-16`` → ``< 0.001``, ``0.0614`` → ``0.061``: a p-value as people read it."""
+    if p is None or p != p:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def fmt_int(x: float) -> str:
     """``1234567`` → ``1,234,567`` (counts of members, orders...)."""
     if x is None or x != x:

@@ -235,6 +235,15 @@ def test_lift_by_with_bonferroni(big):
     assert "Bonferroni" in out.attrs["caution"]["en"]
     fig = campaigns.plot_lift(out, "en")
     assert fig.axes[0].get_title() == "Revenue / member lift by half"
+    # a level with 3 control members gets no lift, is not drawn and is not counted as compared
+    members["half"] = np.where(members["member_id"].isin(["c0000", "c0001", "c0002"]) |
+                               members["member_id"].str.startswith("t0000"), "tiny", members["half"])
+    out = campaigns.lift_by(con, "C1", "half", "revenue_per_member", attributes=members)
+    tiny = out.set_index("half").loc["tiny"]
+    assert tiny["too_small"] and np.isnan(tiny["lift"]) and np.isnan(tiny["lift_low"])
+    assert (~out["too_small"]).sum() == 2 and out.attrs["caution"]["en"].startswith("2 groups compared")
+    ax = campaigns.plot_lift(out, "en").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["even", "odd"]
 
 
 def test_lift_and_funnel_by_home_store_and_tier(hand):

@@ -169,7 +169,7 @@ def _campaign_result() -> dict:
 def test_campaign_tables_show_every_estimate_with_its_interval():
     r = _campaign_result()
     lifts = dashboard.campaign_lifts(r, "en").set_index("Metric")
-    assert lifts.loc["Conversion"].tolist() == ["12.6%", "10.0%", "+2.6% [-1.5%, +6.0%]",
+    assert lifts.loc["Conversion"].tolist() == ["12.6%", "10.0%", "+2.6 pp [-1.5 pp, +6.0 pp]",
                                                 "+26.0% [-12.6%, +76.2%]"]
     assert lifts.loc["Revenue / member", "Lift"] == "+¥9.31 [+¥1.34, +¥17.28]"
     totals = dict(dashboard.campaign_totals(r, "en").to_numpy())

@@ -59,3 +59,9 @@ def test_figure_title_prefers_the_suptitle():
     fig.suptitle("both")
     assert viz.figure_title(fig) == "both"
     plt.close(fig)
+
+
+def test_rate_differences_and_p_values_read_as_people_write_them():
+    assert viz.fmt_pp(0.037) == "3.7 pp" and viz.fmt_pp(float("nan")) == "–"
+    assert viz.fmt_p_value(4.43e-16) == "< 0.001" and viz.fmt_p_value(0.0614) == "0.061"
+    assert viz.fmt_p_value(None) == "–"

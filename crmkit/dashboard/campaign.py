@@ -51,7 +51,9 @@ def campaign_lifts(result: dict, lang: str = "zh") -> pd.DataFrame:
     for metric, fmt in _METRIC_FORMATS.items():
         m = result[metric]
         rows.append((t(f"campaign.{metric}", lang), fmt(_num(m["treatment"])), fmt(_num(m["control"])),
-                     viz.fmt_interval(_num(m["lift"]), m["lift_ci"], _signed(fmt)),
+                     # a difference of two rates is in percentage points, not per cent
+                     viz.fmt_interval(_num(m["lift"]), m["lift_ci"],
+                                      _signed(viz.fmt_pp if metric == "conversion" else fmt)),
                      viz.fmt_interval(_num(m["lift_rel"]), m["lift_rel_ci"], _signed(viz.fmt_pct))))
     return pd.DataFrame(rows, dtype=object, columns=[
         t("report.campaign_metric", lang), t("campaign.treatment", lang), t("campaign.control", lang),
@@ -72,7 +74,7 @@ def campaign_totals(result: dict, lang: str = "zh") -> pd.DataFrame:
         ("report.campaign_net_margin", viz.fmt_interval(_num(result["net_margin"]), result["net_margin_ci"],
                                                  signed_money)),
         ("report.campaign_roi_short", viz.fmt_interval(_num(result["roi"]), result["roi_ci"], _signed(viz.fmt_pct))),
-        ("report.campaign_p_value", "–" if result["p_value"] is None else f"{result['p_value']:.3g}"),
+        ("report.campaign_p_value", viz.fmt_p_value(result["p_value"])),
     ]
     return pd.DataFrame([(t(k, lang), v) for k, v in rows], dtype=object,
                         columns=[t("report.campaign_item", lang), t("report.campaign_estimate", lang)])

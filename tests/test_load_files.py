@@ -58,6 +58,24 @@ def test_bad_files_raise_one_sentence_naming_the_file(con, tmp_path, members_fil
     assert table_counts(con) == before
 
 
+def test_an_unclosed_quote_is_refused_not_swallowed(con, tmp_path, members_file):
+    # the reader would read rows 3.. as one value: ten rows in, two out, and no word of it
+    rows = "".join(f"O{i},2024-03-01,C1,10\n" if i != 3 else 'O3,2024-03-01,"C1,10\n' for i in range(1, 11))
+    bad = write(tmp_path, "orders.csv", "order_id,order_time,card_no,amount\n" + rows)
+    load(con, members_file)
+    before = table_counts(con)
+    with pytest.raises(InputError, match=r"orders.csv: a quote \(\"\) opened on row 3 is never closed"):
+        load(con, bad)
+    assert table_counts(con) == before
+
+
+def test_an_order_export_without_amounts_is_not_taken_for_products(con, tmp_path, members_file):
+    bad = write(tmp_path, "export_0301.csv", "order_id,order_time,card_no,sku,category\nO1,2024-03-01,C1,FZ1,服装\n")
+    with pytest.raises(InputError, match="column 'amount': missing required column for a transactions export"):
+        load(con, members_file, bad)
+    assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 0
+
+
 def test_wrong_delimiter_names_the_missing_column(con, tmp_path, members_file):
     bad = write(tmp_path, "orders.csv", "order_id#card_no#order_time#amount\nO1#C1#2024-01-31#100\n")
     with pytest.raises(InputError) as err:

@@ -349,9 +349,16 @@ def recognise(path: str, headers: list[str], column_map: dict[str, str] | None,
                              f"check --kind.", path=path)
         return mapping
     by_header = _by_header(headers, column_map)
+    named = kind_from_name(path)
+    if by_header is not None and by_header.kind.name in ("products", "stores"):
+        # an order export without its amount carries a sku and a category, or a store id and a
+        # name, too: when its name or its member id and order time say so, it is transactions
+        txn = map_columns(KINDS["transactions"], headers, column_map)
+        if (named is not None and named.name == "transactions") or (txn.identities and "order_time" in txn.columns):
+            raise InputError(f"missing required column for a transactions export (columns: {_show(headers)}).",
+                             path=path, column=txn.first_missing())
     if by_header is not None:
         return by_header
-    named = kind_from_name(path)
     if named is not None:
         mapping = map_columns(named, headers, column_map)
         missing = mapping.first_missing()

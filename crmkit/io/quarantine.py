@@ -26,7 +26,7 @@ _MACROS = (
     "WHEN length(regexp_replace(x, '\\D', '', 'g')) > 11 AND starts_with(regexp_replace(x, '\\D', '', 'g'), '86') "
     "THEN substr(regexp_replace(x, '\\D', '', 'g'), 3) ELSE regexp_replace(x, '\\D', '', 'g') END)",
     "CREATE OR REPLACE TEMP MACRO crmkit_mask_name(x) AS CASE WHEN trim(x) = '' THEN '' "
-    "ELSE left(trim(x), 1) || repeat('*', length(trim(x)) - 1) END",
+    "WHEN length(trim(x)) = 1 THEN '*' ELSE left(trim(x), 1) || repeat('*', length(trim(x)) - 1) END",
     "CREATE OR REPLACE TEMP MACRO crmkit_mask_id(x) AS CASE WHEN length(x) <= 8 THEN left(x, 1) || "
     "repeat('*', length(x) - 1) ELSE left(x, 4) || '****' || right(x, 4) END",
 )

@@ -188,6 +188,8 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     blank_rows = _blank_rows(text, source.header, spaces=source.delimiter == _WHITESPACE)
     rewrite = source.encoding != "utf-8" or source.delimiter == _WHITESPACE or bool(blank_rows)
     delim, quote = source.delimiter, '"'
+    if source.delimiter != _WHITESPACE and text.count('"') % 2:
+        _unclosed_quote(path, text, source.header)
     if source.delimiter == _WHITESPACE:
         text = re.sub(r"[ \t]+", "\t", re.sub(r"(?m)^[ \t]+|[ \t]+$", "", text.replace("\r\n", "\n")))
         delim, quote = "\t", ""
@@ -218,6 +220,18 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
                  for r, kind, line in bad]
     _number_rows(con, table, skip=sorted(set(blank_rows) | {m[0] for m in malformed}))
     return malformed
+
+
+def _unclosed_quote(path: Path, text: str, header: bool) -> None:
+    """Raise for a quote that is never closed: the reader would take the rest of the file as one field."""
+    opened, inside = 0, False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.count('"') % 2:
+            inside = not inside
+            if inside:
+                opened = number
+    raise InputError(f"a quote (\") opened on row {opened - int(header)} is never closed, so the rest of the "
+                     "file would be read as one value; fix that row.", path=str(path))
 
 
 def _blank_rows(text: str, header: bool, spaces: bool) -> list[int]:

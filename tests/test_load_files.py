@@ -76,6 +76,19 @@ def test_an_order_export_without_amounts_is_not_taken_for_products(con, tmp_path
     assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("name, text", [
+    ("trailing_comma.csv", "order_id,order_time,card_no,amount,\nO1,2024-03-01,C1,10,\nO2,2024-03-02,C1,20,\n"),
+    ("repeated_header.csv", "order_id,order_time,card_no,amount,amount\nO1,2024-03-01,C1,10,9\n"
+                            "O2,2024-03-02,C1,20,19\n"),
+    ("mixed_newlines.csv", "order_id,order_time,card_no,amount\nO1,2024-03-01,C1,10\r\nO2,2024-03-02,C1,20\r\n"),
+])
+def test_common_export_quirks_load(con, tmp_path, members_file, name, text):
+    report = load(con, members_file, write(tmp_path, name, text))
+    f = report.files[-1]
+    assert (f.kind, f.rows, f.accepted, f.rejected) == ("transactions", 2, 2, 0)
+    assert con.execute("SELECT sum(amount) FROM transactions").fetchone()[0] == 30.0  # the first amount column
+
+
 def test_wrong_delimiter_names_the_missing_column(con, tmp_path, members_file):
     bad = write(tmp_path, "orders.csv", "order_id#card_no#order_time#amount\nO1#C1#2024-01-31#100\n")
     with pytest.raises(InputError) as err:

@@ -74,7 +74,7 @@ def inspect(path: str | Path, encoding: str | None = None, known_headers: set[st
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
         rows = _excel_rows(path)
-        return Source(path, "excel", [_cell(v) or f"{i + 1}" for i, v in enumerate(rows[0])], cells=rows)
+        return Source(path, "excel", _unique_headers([_cell(v) for v in rows[0]]), cells=rows)
     if suffix in PARQUET_SUFFIXES:
         return Source(path, "parquet", _parquet_columns(path))
     with open(path, "rb") as fh:
@@ -88,8 +88,27 @@ def inspect(path: str | Path, encoding: str | None = None, known_headers: set[st
     delimiter = _delimiter(lines, suffix)
     first = _split(lines[0], delimiter)
     header = not _looks_like_data(first, known_headers)
-    headers = [h.strip() for h in first] if header else [str(i + 1) for i in range(len(first))]
+    headers = _unique_headers(first) if header else [str(i + 1) for i in range(len(first))]
     return Source(path, "text", headers, header, enc, delimiter)
+
+
+def _unique_headers(cells: list) -> list[str]:
+    """Header cells as names: a blank one is named by its column number, a repeated one gets ``_2``, ``_3``…
+
+    (A trailing delimiter makes a blank last header; exports repeat names such as 金额.) Only the
+    first of repeated names is read as its field; the others are reported as ignored columns.
+    """
+    out, seen = [], set()
+    for i, cell in enumerate(cells):
+        name = str(cell).strip() if cell is not None else ""
+        name = name or f"{i + 1}"
+        base, n = name, 1
+        while name in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def read(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
@@ -185,8 +204,12 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     path = source.path
     text = _decode(path, path.read_bytes(), source.encoding, header=source.header)
     text = text.lstrip("\ufeff")
+    mixed_newlines = "\r\n" in text and text.count("\n") != text.count("\r\n")
+    if mixed_newlines:  # LF and CRLF in one file (a header typed on another machine): the reader wants one
+        text = text.replace("\r\n", "\n")
     blank_rows = _blank_rows(text, source.header, spaces=source.delimiter == _WHITESPACE)
-    rewrite = source.encoding != "utf-8" or source.delimiter == _WHITESPACE or bool(blank_rows)
+    rewrite = (source.encoding != "utf-8" or source.delimiter == _WHITESPACE or bool(blank_rows)
+               or mixed_newlines)
     delim, quote = source.delimiter, '"'
     if source.delimiter != _WHITESPACE and text.count('"') % 2:
         _unclosed_quote(path, text, source.header)

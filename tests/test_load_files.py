@@ -89,6 +89,16 @@ def test_common_export_quirks_load(con, tmp_path, members_file, name, text):
     assert con.execute("SELECT sum(amount) FROM transactions").fetchone()[0] == 30.0  # the first amount column
 
 
+def test_numbers_a_spreadsheet_saved_as_floats_are_the_same_numbers(con, tmp_path):
+    members = write(tmp_path, "members.csv", "card_no,phone\n880010179293,13812345678.0\n"
+                                             "880010179294,1.3812345679E+10\n880010179295,1.38E+10\n")
+    orders = write(tmp_path, "orders.csv", "order_id,order_time,card_no,amount\nO1,2024-03-01,880010179293.0,10\n")
+    report = load(con, members, orders)
+    assert [(f.accepted, f.rejected) for f in report.files] == [(2, 1), (1, 0)]
+    assert sorted(p for p, in con.execute("SELECT phone FROM members").fetchall()) == ["13812345678", "13812345679"]
+    assert con.execute("SELECT reason FROM quarantine").fetchall() == [("invalid phone",)]  # 1.38E+10 lost digits
+
+
 def test_wrong_delimiter_names_the_missing_column(con, tmp_path, members_file):
     bad = write(tmp_path, "orders.csv", "order_id#card_no#order_time#amount\nO1#C1#2024-01-31#100\n")
     with pytest.raises(InputError) as err:

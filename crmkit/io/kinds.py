@@ -39,8 +39,9 @@ from ..i18n import register
 class Field:
     """One field of an export: canonical name, parser and header aliases.
 
-    ``parse`` is one of ``text``, ``date``, ``timestamp``, ``number``,
-    ``integer``, ``phone`` or the name of a value vocabulary in
+    ``parse`` is one of ``text``, ``id`` (text; a whole number saved as a float, ``123.0``,
+    reads as ``123``), ``date``, ``timestamp``, ``number``, ``integer``, ``phone`` or the
+    name of a value vocabulary in
     :data:`VOCABULARIES`. ``no_future`` quarantines dates after the load time.
     """
 
@@ -61,12 +62,12 @@ IDENTITY_SOURCES: dict[str, str] = {
 }
 
 IDENTITY_FIELDS = (
-    Field("open_id", aliases=("open_id", "openid", "微信openid", "wx_openid", "小程序openid")),
-    Field("user_id", aliases=("user_id", "uid", "用户id", "用户编号", "buyer_id", "买家id", "mall_user_id")),
-    Field("card_no", aliases=("card_no", "会员卡号", "卡号", "card_number", "member_card", "vip卡号",
+    Field("open_id", "id", aliases=("open_id", "openid", "微信openid", "wx_openid", "小程序openid")),
+    Field("user_id", "id", aliases=("user_id", "uid", "用户id", "用户编号", "buyer_id", "买家id", "mall_user_id")),
+    Field("card_no", "id", aliases=("card_no", "会员卡号", "卡号", "card_number", "member_card", "vip卡号",
                               "绑定卡号", "bind_card_no", "bound_card_no", "pos_card_no")),
-    Field("customer_id", aliases=("customer_id", "cust_id", "客户编号", "客户id")),
-    Field("member_id", aliases=("member_id", "crm_member_id")),
+    Field("customer_id", "id", aliases=("customer_id", "cust_id", "客户编号", "客户id")),
+    Field("member_id", "id", aliases=("member_id", "crm_member_id")),
 )
 
 #: Value vocabularies: synonyms (compared lower-cased and trimmed) → canonical value.

@@ -59,10 +59,19 @@ def parse_sql(f: Field, col: str) -> str:
             text = f"replace({text}, '{mark}', '')"
         return f"coalesce(try_cast({col} AS DOUBLE), try_cast({text} AS DOUBLE))"
     if f.parse == "phone":
-        return f"regexp_replace({_narrow(col)}, '[^0-9]', '', 'g')"
+        # a spreadsheet that saved the number as a float: 13812345678.0, or 1.3812345678E+10 when all
+        # eleven digits survive (1.38E+10 lost them and stays invalid)
+        v = _narrow(col)
+        return (f"CASE WHEN regexp_full_match({v}, '[0-9]+\\.0+') THEN regexp_replace({v}, '\\.0+$', '') "
+                f"WHEN regexp_full_match({v}, '1\\.[0-9]{{10}}[eE]\\+?10') "
+                f"THEN CAST(CAST(CAST({v} AS DOUBLE) AS BIGINT) AS VARCHAR) "
+                f"ELSE regexp_replace({v}, '[^0-9]', '', 'g') END")
     text = f"nullif(trim({col}), '')"
     if f.parse == "text":
         return text
+    if f.parse == "id":  # a numeric card number saved as a float (880010179293.0) is the same card
+        return f"CASE WHEN regexp_full_match({text}, '[0-9]+\\.0+') THEN regexp_replace({text}, '\\.0+$', '') " \
+               f"ELSE {text} END"
     if f.parse in VOCABULARIES:
         return f"lower({text})"
     raise ValueError(f"unknown parser {f.parse!r} for field {f.name}")

@@ -209,6 +209,15 @@ def test_declared_encoding_and_undecodable_bytes(con, tmp_path):
         load(con, latin, encoding="utf-8")
 
 
+def test_gbk_whose_chinese_starts_far_down_is_still_detected(con, tmp_path):
+    rows = "".join(f"C{i},Member {i}\n" for i in range(30_000)) + "C30000,张三\n"  # past the first 256 KiB
+    p = write(tmp_path, "members.csv", "card_no,name\n" + rows, "gbk")
+    report = load(con, p)
+    assert report.files[0].accepted == 30_001
+    assert con.execute("SELECT name FROM members WHERE member_id = (SELECT member_id FROM member_identities "
+                       "WHERE source_id = 'C30000')").fetchone()[0] == "张三"
+
+
 # -- values ------------------------------------------------------------------------------------
 
 def test_three_date_formats_and_more(con, tmp_path, members_file):

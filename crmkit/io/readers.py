@@ -55,6 +55,7 @@ class Source:
     encoding: str | None = None
     delimiter: str | None = None
     cells: list[list] | None = None  # an Excel sheet's cells, read once
+    detected: bool = False  # the encoding was detected from the first bytes, not declared
 
 
 def is_data_file(path: Path) -> bool:
@@ -89,7 +90,7 @@ def inspect(path: str | Path, encoding: str | None = None, known_headers: set[st
     first = _split(lines[0], delimiter)
     header = not _looks_like_data(first, known_headers)
     headers = _unique_headers(first) if header else [str(i + 1) for i in range(len(first))]
-    return Source(path, "text", headers, header, enc, delimiter)
+    return Source(path, "text", headers, header, enc, delimiter, detected=encoding is None)
 
 
 def _unique_headers(cells: list) -> list[str]:
@@ -169,7 +170,9 @@ def _decode(path: Path, data: bytes, enc: str, whole: bool = True, header: bool 
         return (data if whole else _cut(data)).decode(enc)
     except UnicodeDecodeError as err:
         row = data[:err.start].count(b"\n") + (0 if header else 1)
-        raise InputError(f"is not valid {enc} text; pass --encoding.", path=str(path), row=row) from None
+        where = "its header" if row == 0 and header else None
+        msg = f"is not valid {enc} text{' in ' + where if where else ''}; pass --encoding with the file's encoding."
+        raise InputError(msg, path=str(path), row=None if where else row) from None
 
 
 def _delimiter(lines: list[str], suffix: str) -> str:
@@ -202,7 +205,19 @@ def _looks_like_data(fields: list[str], known_headers: set[str]) -> bool:
 
 def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
     path = source.path
-    text = _decode(path, path.read_bytes(), source.encoding, header=source.header)
+    data = path.read_bytes()
+    text = None
+    if source.detected and source.encoding == "utf-8":
+        # detected from the first bytes only: ASCII at the top and Chinese further down may be GBK
+        for enc in ("utf-8", "gb18030"):
+            try:
+                text, source.encoding = data.decode(enc), enc
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None:  # declared, or neither: _decode names the first row it cannot read
+        text = _decode(path, data, source.encoding, header=source.header)
+    del data
     text = text.lstrip("\ufeff")
     mixed_newlines = "\r\n" in text and text.count("\n") != text.count("\r\n")
     if mixed_newlines:  # LF and CRLF in one file (a header typed on another machine): the reader wants one

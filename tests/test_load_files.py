@@ -139,6 +139,10 @@ def test_wrong_kind_is_refused(con, tmp_path, members_file):
         load(con, orders, kind="stores")
     with pytest.raises(InputError, match="column 'order_time'"):
         load(con, members_file, kind="transactions")
+    # an order export with a receiver phone is no members file, though it has a phone column
+    orders = write(tmp_path, "orders2.csv", "order_id,order_time,user_id,mobile,amount\nO1,2024-03-01,U1,13812345678,10\n")
+    with pytest.raises(InputError, match="looks like a transactions export, not members"):
+        load(con, orders, kind="members")
 
 
 def test_unrecognisable_file_asks_for_kind(con, tmp_path):

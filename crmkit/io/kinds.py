@@ -345,7 +345,11 @@ def recognise(path: str, headers: list[str], column_map: dict[str, str] | None,
             raise InputError(f"missing required column for a {kind} export (columns: {_show(headers)}).",
                              path=path, column=missing)
         other = _by_header(headers, column_map)
-        if other is not None and other.kind.name != kind and mapping.only_required():
+        # an export of events (orders, coupons...) read as a dimension (members...) would overwrite
+        # real records with per-event values, e.g. a member's phone with an order's receiver phone
+        events_as_dimension = (other is not None and other.kind.name in _EVENT_KINDS
+                               and kind in ("members", "stores", "products", "campaigns"))
+        if other is not None and other.kind.name != kind and (mapping.only_required() or events_as_dimension):
             raise InputError(f"looks like a {other.kind.name} export, not {kind} (columns: {_show(headers)}); "
                              f"check --kind.", path=path)
         return mapping
@@ -369,6 +373,9 @@ def recognise(path: str, headers: list[str], column_map: dict[str, str] | None,
         return mapping
     raise InputError(f"cannot tell what kind of export this is from its name or its columns ({_show(headers)}); "
                      f"pass --kind, or --map to name the columns.", path=path)
+
+
+_EVENT_KINDS = ("transactions", "coupons", "points", "campaign_assignments", "store_sales")
 
 
 def _by_header(headers: list[str], column_map: dict[str, str] | None) -> Mapping | None:

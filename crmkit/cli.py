@@ -51,12 +51,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmkit {args.command}: interrupted.", file=sys.stderr)
         return 130
     except Exception as err:  # a bug: still one sentence, traceback on request
+        if _interrupted(err):  # Ctrl-C while DuckDB was running a query
+            print(f"crmkit {args.command}: interrupted.", file=sys.stderr)
+            return 130
         if os.environ.get("CRMKIT_DEBUG"):
             raise
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"crmkit {args.command}: internal error: {type(err).__name__}: {msg} "
               f"(set CRMKIT_DEBUG=1 for the traceback).", file=sys.stderr)
         return 1
+
+
+def _interrupted(err: BaseException) -> bool:
+    """True for DuckDB's way of saying that Ctrl-C stopped a query."""
+    import duckdb
+
+    return isinstance(err, duckdb.InterruptException) or "Query interrupted" in str(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

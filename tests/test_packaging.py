@@ -41,3 +41,17 @@ def test_unknown_input_is_one_sentence_not_a_traceback(tmp_path):
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert "nope.csv" in out.stderr
+
+
+def test_ctrl_c_during_a_query_is_one_line_and_exit_130(monkeypatch, capsys):
+    import duckdb
+
+    from crmkit.cli import main
+    from crmkit.commands import fit
+
+    def interrupted(args):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(fit, "run", interrupted)
+    assert main(["fit", "whatever.csv"]) == 130
+    assert capsys.readouterr().err == "crmkit fit: interrupted.\n"

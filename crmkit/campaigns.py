@@ -91,8 +91,11 @@ register({
     "campaign.title": ("活动 {id}（{name}）", "Campaign {id} ({name})"),
     "campaign.window": ("归因窗口 {start} 至 {end}（{days} 天）",
                         "attribution window {start} to {end} ({days} days)"),
-    "campaign.design": ("随机对照，意向处理（ITT）分析；{level}% 置信区间（{method}）",
-                        "randomized holdout, intention-to-treat; {level}% intervals ({method})"),
+    "campaign.design": ("与随机留出的对照组比较；活动组每位会员都计入，无论是否触达；{level}% 置信区间（{method}）",
+                        "compared with a randomly held-out control group; every member assigned to the "
+                        "campaign counts, contacted or not; {level}% intervals ({method})"),
+    "campaign.method.welch": ("Welch t 检验", "Welch t-test"),
+    "campaign.method.bootstrap": ("自助法重抽样", "bootstrap resampling"),
     "campaign.members": ("会员：活动组 {n_t:,} 人（已触达 {n_contacted:,} 人），对照组 {n_c:,} 人",
                          "Members: treatment {n_t:,} ({n_contacted:,} contacted), control {n_c:,}"),
     "campaign.treatment": ("活动组", "Treatment"),
@@ -169,7 +172,7 @@ register({
     "campaign.targeted": ("目标会员", "Targeted"),
     "campaign.contacted": ("已触达", "Contacted"),
     "campaign.redeemed": ("已核销优惠券", "Redeemed a coupon"),
-    "campaign.purchased": ("已购买", "Purchased"),
+    "campaign.purchased": ("已购买（用券或未用券）", "Purchased (with or without a coupon)"),
     "campaign.redemption_rate": ("券使用率", "Coupon redemption rate"),
     "campaign.members_count": ("会员数（人）", "Members (count)"),
     "campaign.funnel_title": ("活动漏斗：{id}", "Campaign funnel: {id}"),
@@ -1110,6 +1113,7 @@ def plot_funnel(rows: pd.DataFrame, campaign_id: str, lang: str = "zh"):
         ax.text(c, yi, f" {c:,} ({_pct(c / counts[0]) if counts[0] else '–'})", va="center")
     ax.set_yticks(y, [t(f"campaign.{s}", lang) for s in FUNNEL_STAGES])
     ax.set_xlabel(t("campaign.members_count", lang))
+    ax.xaxis.set_major_formatter(viz.int_formatter)
     ax.set_title(t("campaign.funnel_title", lang).format(id=campaign_id))
     ax.set_xlim(0, max(counts[0], 1) * 1.25)
     fig.tight_layout()

@@ -363,7 +363,8 @@ def test_plan_campaign_matches_statsmodels():
 
 def test_funnel_plot(hand):
     fig = campaigns.plot_funnel(campaigns.funnel(hand, "C1"), "C1", "zh")
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["目标会员", "已触达", "已核销优惠券", "已购买"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["目标会员", "已触达", "已核销优惠券", "已购买（用券或未用券）"]
+    assert fig.axes[0].xaxis.get_major_formatter()(12000, 0) == "12,000"
 
 
 @pytest.fixture

@@ -91,7 +91,8 @@ def campaign_header_html(result: dict, lang: str = "zh") -> str:
         t("campaign.window", lang).format(start=start.date(), end=last, days=(end - start).days),
         t("campaign.members", lang).format(n_t=result["n_treatment"], n_c=result["n_control"],
                                            n_contacted=result["n_contacted"]),
-        t("campaign.design", lang).format(level=round(100 * design["confidence"]), method=design["interval_method"])
+        t("campaign.design", lang).format(level=round(100 * design["confidence"]),
+                                          method=t(f"campaign.method.{design['interval_method']}", lang))
         if design else t("campaign.descriptive", lang),
     ]
     return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"

@@ -67,6 +67,10 @@ def test_an_unclosed_quote_is_refused_not_swallowed(con, tmp_path, members_file)
     with pytest.raises(InputError, match=r"orders.csv: a quote \(\"\) opened on row 3 is never closed"):
         load(con, bad)
     assert table_counts(con) == before
+    # a quote inside a field is a plain character, odd count or not
+    inch = write(tmp_path, "inch.csv", 'order_id,order_time,card_no,amount,note\nO1,2024-03-01,C1,10,55" TV\n'
+                                       'O2,2024-03-01,C1,10,"a ""quoted"" note"\n')
+    assert [(f.accepted, f.rejected) for f in load(con, inch).files] == [(2, 0)]
 
 
 def test_an_order_export_without_amounts_is_not_taken_for_products(con, tmp_path, members_file):

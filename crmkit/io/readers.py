@@ -227,7 +227,7 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
                or mixed_newlines)
     delim, quote = source.delimiter, '"'
     if source.delimiter != _WHITESPACE and text.count('"') % 2:
-        _unclosed_quote(path, text, source.header)
+        _unclosed_quote(path, text, source.delimiter, source.header)
     if source.delimiter == _WHITESPACE:
         text = re.sub(r"[ \t]+", "\t", re.sub(r"(?m)^[ \t]+|[ \t]+$", "", text.replace("\r\n", "\n")))
         delim, quote = "\t", ""
@@ -260,16 +260,32 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     return malformed
 
 
-def _unclosed_quote(path: Path, text: str, header: bool) -> None:
-    """Raise for a quote that is never closed: the reader would take the rest of the file as one field."""
-    opened, inside = 0, False
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.count('"') % 2:
-            inside = not inside
+def _unclosed_quote(path: Path, text: str, delimiter: str, header: bool) -> None:
+    """Raise for a quote that opens a field and is never closed: the reader would take the rest of
+    the file as one value. A quote inside a field (``55" TV``) is a plain character, as for the reader.
+
+    Runs only when the file holds an odd number of quotes; lines without one are skipped.
+    """
+    inside, opened = False, 0
+    for number, line in enumerate(text.split("\n"), 1):
+        if '"' not in line:
+            continue
+        field_start, j, n = not inside, 0, len(line)
+        while j < n:
+            ch = line[j]
             if inside:
-                opened = number
-    raise InputError(f"a quote (\") opened on row {opened - int(header)} is never closed, so the rest of the "
-                     "file would be read as one value; fix that row.", path=str(path))
+                if ch == '"':
+                    if j + 1 < n and line[j + 1] == '"':  # an escaped quote
+                        j += 1
+                    else:
+                        inside = False
+            elif ch == '"' and field_start:
+                inside, opened = True, number
+            field_start = not inside and ch == delimiter
+            j += 1
+    if inside:
+        raise InputError(f"a quote (\") opened on row {opened - int(header)} is never closed, so the rest of "
+                         "the file would be read as one value; fix that row.", path=str(path))
 
 
 def _blank_rows(text: str, header: bool, spaces: bool) -> list[int]:

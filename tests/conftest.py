@@ -45,3 +45,12 @@ def con():
     c = crmkit.connect(":memory:")
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Tests draw many charts; close them so that pyplot does not keep them all open."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

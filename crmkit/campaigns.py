@@ -34,6 +34,11 @@ Definitions (used by every function here, and by the demo generator's truth)
   conclude: the numbers are shown, with a warning, and the verdict is
   ``cannot tell yet``. Without a control group (or with fewer than two
   members in a group) there is no incrementality, no ROI and no verdict.
+- **All-zero amounts.** When every amount of the window's orders is zero, or
+  every amount in the store is (an export without the amounts paid), revenue,
+  margin and ROI would read as a certain zero and the verdict as "does not
+  pay" (ROI −100% [−100%, −100%]): they are not given, and ``roi_reason`` says
+  why; the conversion and order lifts stand.
 
 Intervals are 95% by default: Wilson / Newcombe for rates, Welch (or a
 percentile bootstrap) for orders, revenue and margin per member; see
@@ -59,6 +64,7 @@ from sklearn.model_selection import KFold
 
 from . import viz
 from .audience import attributes_query
+from .checks import zero_amounts
 from .errors import CrmkitError, ModelError
 from .i18n import register, t
 from .lifecycle import Query, as_date
@@ -147,6 +153,14 @@ register({
         "活动 {id} 的活动组 {n_t} 人、对照组 {n_c} 人，每组至少需要 2 人才能估计增量效果。",
         "Campaign {id} has {n_t} treatment and {n_c} control members; each group needs at least 2 "
         "to estimate an incremental effect."),
+    "campaign.reason.zero_amounts_window": (
+        "归因窗口内 {n_lines:,} 行订单的金额均为零：无法衡量销售额、毛利与 ROI，只有转化率与订单数的提升可用。",
+        "Every amount of the {n_lines:,} order line{s} in the attribution window is zero, so revenue, gross "
+        "margin and ROI cannot be measured; only the conversion and order lifts stand."),
+    "campaign.reason.zero_amounts": (
+        "库中全部 {n_lines:,} 行交易的金额均为零：无法衡量销售额、毛利与 ROI，只有转化率与订单数的提升可用。",
+        "Every amount in the store is zero ({n_lines:,} line{s}), so revenue, gross margin and ROI cannot be "
+        "measured; only the conversion and order lifts stand."),
     "campaign.warn.small_control": (
         "对照组只有 {n_c:,} 人，少于 {min_control:,} 人，样本太小无法下结论，结论为“尚无法判断”。",
         "The control group has {n_c:,} members, fewer than {min_control:,}: too small to conclude, "
@@ -405,6 +419,8 @@ class CampaignResult:
     min_control: int = MIN_CONTROL
     warnings: list[tuple[str, dict]] = field(default_factory=list)
     funnel: pd.DataFrame | None = None
+    #: why revenue, margin and ROI are not given although incrementality was measured (all-zero amounts)
+    value_reason: tuple[str, dict] | None = None
 
     @property
     def measured(self) -> bool:
@@ -422,6 +438,7 @@ class CampaignResult:
                                 "interval_method": self.method, "confidence": 1 - self.alpha}
                                if self.measured else None),
             "reason": t(self.reason[0], lang).format(**self.reason[1]) if self.reason else None,
+            "roi_reason": t(self.value_reason[0], lang).format(**self.value_reason[1]) if self.value_reason else None,
             "n_treatment": self.n_treatment,
             "n_control": self.n_control,
             "n_contacted": self.n_contacted,
@@ -450,6 +467,8 @@ class CampaignResult:
         """The verdict in one plain sentence (or why there is none)."""
         if self.reason:
             return t(self.reason[0], lang).format(**self.reason[1])
+        if self.value_reason:
+            return t(self.value_reason[0], lang).format(**self.value_reason[1])
         if self.verdict is None:
             return None
         if self.n_control < self.min_control:
@@ -495,7 +514,7 @@ class CampaignResult:
         lines.append(t("campaign.cost", lang).format(
             total=_yuan(c["total"]), contact=_yuan(c["contact"]), fixed=_yuan(c["fixed"]),
             coupons=_yuan(c["coupons"]), redeemed=self.coupons_redeemed))
-        if self.measured:
+        if self.measured and not self.value_reason:
             lines.append(t("campaign.roi", lang).format(
                 roi=_pct(self.roi.estimate, signed=True), ci=_fmt_ci(self.roi, lambda x: _pct(x, signed=True)),
                 p="–" if not np.isfinite(self.p_value) else f"{self.p_value:.3g}"))
@@ -579,7 +598,17 @@ FROM coupons c, cmp_campaign k WHERE c.campaign_id = $campaign_id""").iloc[0]
         "margin_per_member": float(mde_means(tr["revenue_var"], n_t, ct["revenue_var"], n_c, alpha) * rate),
         "breakeven_margin_per_member": cost["total"] / n_t,
     }
+    value_reason = None if reason else _zero_amounts(con, q)
+    if value_reason:  # without amounts, revenue, margin and ROI would read as a certain zero
+        nan = Interval(math.nan, math.nan, math.nan)
+        lifts = {**lifts, **{m: Lift(math.nan, math.nan, nan, nan)
+                             for m in ("revenue_per_member", "margin_per_member")}}
+        total["revenue"] = total["margin"] = net = roi = nan
+        p_value, verdict = math.nan, None
+        mde = {k: v for k, v in mde.items() if k == "conversion"}
     warnings = _warnings(info, tr, ct, n_contacted, cost, reason, too_small, min_control)
+    if value_reason:  # there is no verdict to compare with zero
+        warnings = [w for w in warnings if w[0] != "campaign.warn.no_cost"]
     return CampaignResult(
         campaign_id=str(campaign_id), name=info["name"],
         window=(pd.Timestamp(info["window_start"]).to_pydatetime(), pd.Timestamp(info["window_end"]).to_pydatetime()),
@@ -588,7 +617,8 @@ FROM coupons c, cmp_campaign k WHERE c.campaign_id = $campaign_id""").iloc[0]
         incremental_orders=total["orders"], incremental_revenue=total["revenue"],
         incremental_margin=total["margin"], cost=cost, coupons_redeemed=int(redeemed),
         net_margin=net, roi=roi, p_value=p_value, verdict=verdict,
-        reason=reason, mde=mde, min_control=min_control, warnings=warnings, funnel=_funnel(con, q))
+        reason=reason, mde=mde, min_control=min_control, warnings=warnings, funnel=_funnel(con, q),
+        value_reason=value_reason)
 
 
 def _first(v):
@@ -596,6 +626,18 @@ def _first(v):
     if isinstance(v, Interval):
         return Interval(*map(_first, v))
     return float(np.asarray(v, dtype=float).reshape(-1)[0])
+
+
+def _zero_amounts(con, q: Query) -> tuple[str, dict] | None:
+    """Why revenue cannot be measured: every amount of the window's orders, or of the store, is zero; else None."""
+    lines, paid = q.df(con, """
+SELECT count(*) AS lines, count(*) FILTER (WHERE t.amount <> 0) AS paid FROM transactions t
+SEMI JOIN cmp_orders o ON o.member_id = t.member_id AND o.order_id IS NOT DISTINCT FROM t.order_id""").iloc[0]
+    if lines:
+        return None if paid else ("campaign.reason.zero_amounts_window",
+                                  {"n_lines": int(lines), "s": "s" if lines != 1 else ""})
+    lines = zero_amounts(con)  # nobody bought in the window: are there amounts anywhere?
+    return ("campaign.reason.zero_amounts", {"n_lines": lines, "s": "s" if lines != 1 else ""}) if lines else None
 
 
 def _no_incrementality(campaign_id, n_t: int, n_c: int) -> tuple[str, dict] | None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from .. import checks
 from ..clv import MODELS
 from ..errors import CrmkitError
 from ..progress import Progress
@@ -26,7 +28,11 @@ def register(subparsers) -> None:
     p.add_argument("--period", choices=sorted(_UNITS), default="W",
                    help="time unit: W = weeks (days / 7), D = days (default: W)")
     p.add_argument("--calibration-end", metavar="DATE",
-                   help="last day of data used (inclusive; default: the last order day)")
+                   help="last day of data used (inclusive; default: the last order day); a day outside "
+                        "the data is refused")
+    p.add_argument("--allow-future", action="store_true",
+                   help="fit with a calibration end after the last purchase anyway (the days without data "
+                        "read as dropout)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.calibration_end:
             end = as_date(args.calibration_end, "--calibration-end")
+            _check_end(con, end, args.allow_future)
         else:
             last = con.execute("SELECT CAST(max(order_time) AS DATE) FROM transactions").fetchone()[0]
             if last is None:
@@ -58,6 +65,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_text(model, result))
     return 0
+
+
+def _check_end(con, end, allow_future: bool) -> None:
+    """Refuse a calibration end outside the data, in one sentence (:func:`crmkit.checks.as_of_position`)."""
+    position = checks.as_of_position(con, end)
+    if position is None:
+        return
+    kind, first, last = position
+    if kind == "empty":
+        raise CrmkitError("the data holds no purchases: there is nothing to fit.")
+    if kind == "before":
+        raise CrmkitError(f"--calibration-end {end} is before the first purchase in the data ({first}): "
+                          f"there is nothing to fit.")
+    if not allow_future:
+        raise CrmkitError(f"--calibration-end {end} is after the last purchase in the data ({last}): the "
+                          f"{(end - last).days:,} days without data would read as members dropping out; "
+                          f"use a calibration end up to {last}, or pass --allow-future to fit anyway.")
+    print(f"crmkit fit: --calibration-end {end} is after the last purchase in the data ({last}): the "
+          f"{(end - last).days:,} days without data read as members dropping out.", file=sys.stderr)
 
 
 def _text(model, result: dict) -> str:

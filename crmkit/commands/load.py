@@ -67,4 +67,6 @@ def summary(report: LoadReport) -> str:
                 reasons[r] = reasons.get(r, 0) + n
         top = ", ".join(f"{r} ({n:,})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
         lines.append(f"{rejected:,} rows rejected, kept in the quarantine table with their reason: {top}.")
+    if report.amount_outliers:  # orders above 1,000 × the median order: loaded, but flagged
+        lines.append(f"In the store, {report.amount_outliers.sentence('en')}")
     return "\n".join(lines)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 from pathlib import Path
 
 import duckdb
 
+from .. import checks
 from ..churn import DEFAULT_WINDOW_DAYS
 from ..clv import MODELS
 from ..errors import CrmkitError, InputError
@@ -29,12 +31,16 @@ def register(subparsers) -> None:
         description="Score every member who has bought up to --as-of: BTYD model (BG/NBD by default) "
                     "and Gamma-Gamma for CLV with its 90% interval, churn risk and band, RFM scores, "
                     "lifecycle stage and tier. A store gets the scores in member_scores (rows of the "
-                    "same as-of date are replaced).",
+                    "same as-of date are replaced). An as-of after the last purchase in the data is refused "
+                    "(every member would look churned) unless --allow-future is given; one before the first "
+                    "purchase, or data whose amounts are all zero, is refused.",
     )
     p.add_argument("source", metavar="SOURCE",
                    help="member store (.duckdb) or transactions file (CSV / Parquet) with at least "
                         "member_id, order_time, amount")
     p.add_argument("--as-of", required=True, metavar="DATE", help="score date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--allow-future", action="store_true",
+                   help="score an as-of after the last purchase in the data anyway (every member looks churned)")
     p.add_argument("--horizon-days", type=int, default=DEFAULT_HORIZON_DAYS, metavar="N",
                    help=f"CLV horizon in days (default {DEFAULT_HORIZON_DAYS})")
     p.add_argument("--discount-rate", type=float, default=DEFAULT_DISCOUNT_RATE, metavar="R",
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         store = _is_store(con)
         progress = Progress("score", enabled=not args.quiet)
         try:
+            notes = _data_checks(con, args)
             result = score_members(con, args.as_of, model=args.model, horizon_days=args.horizon_days,
                                    discount_rate=args.discount_rate, margin=args.margin,
                                    churn_days=args.churn_days, progress=progress)
@@ -106,5 +113,28 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         _write(result.table, Path(args.out))
         progress.step(f"wrote {args.out}")
+    for note in notes:  # numbers not to trust: said even with --quiet, which only silences progress
+        print(f"crmkit score: {note}", file=sys.stderr)
     print(result.summary_text(args.lang))
     return 0
+
+
+def _data_checks(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> list[str]:
+    """Refuse what cannot be scored, in one sentence; return the warnings to print (:mod:`crmkit.checks`).
+
+    An as-of before the first purchase (or data without purchases) and data
+    whose amounts are all zero are refused; an as-of after the last purchase
+    is refused unless ``--allow-future``, and then warned about. Orders above
+    the outlier cut are warned about.
+    """
+    notes = []
+    position = checks.as_of_position(con, args.as_of)
+    if position is not None:
+        if position[0] != "after" or not args.allow_future:
+            raise CrmkitError(checks.as_of_check(con, args.as_of, args.lang, allow_future_hint=True))
+        notes.append(checks.as_of_check(con, args.as_of, args.lang))
+    zero = checks.zero_amounts_check(con, args.as_of, args.lang)
+    if zero:
+        raise CrmkitError(zero)
+    outliers = checks.amount_outliers(con, args.as_of).sentence(args.lang)
+    return notes + ([outliers] if outliers else [])

@@ -9,6 +9,11 @@ are resolved, so member ids do not depend on the order of the files.
 For every file: input rows = accepted + rejected, and every rejected row is
 in ``quarantine`` with its reason. A file whose content (sha256) was loaded
 before as the same kind adds nothing.
+
+After a load with transactions, orders whose amount is above the robust cut
+(1,000 × the median positive order amount of the store, see
+:func:`crmkit.checks.amount_outliers`) are counted with their share of sales:
+they are loaded, since they may be real, but the load summary flags them.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..checks import AmountOutliers, amount_outliers
 from ..errors import InputError
 from ..progress import Progress
 from ..schema import CHANNELS, TABLES
@@ -61,13 +67,16 @@ class LoadReport:
     merged_members: int = 0
     derived_members: int = 0
     skipped: list[dict] = field(default_factory=list)
+    #: orders of the store above the outlier cut, after a load with transactions (else None)
+    amount_outliers: AmountOutliers | None = None
 
     def to_dict(self) -> dict:
         """The ``--json`` contract: ``{"files": [{"path", "kind", "rows", "accepted", "rejected"}], "members"}``."""
         return {"files": [f.to_dict() for f in self.files], "members": self.members,
                 "source_records": self.source_records, "resolved_members": self.resolved_members,
                 "new_members": self.new_members, "merged_members": self.merged_members,
-                "derived_members": self.derived_members, "skipped": list(self.skipped)}
+                "derived_members": self.derived_members, "skipped": list(self.skipped),
+                "amount_outliers": self.amount_outliers.to_dict() if self.amount_outliers is not None else None}
 
 
 @dataclass
@@ -115,6 +124,8 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
         with Progress("crmkit load", total=len(plan), enabled=progress) as prog, transaction(con):
             _Loader(con, report, now, prog).run(plan)
         report.members = scalar(con, "SELECT count(*) FROM members")
+        if any(f.status == "loaded" and f.kind in ("transactions", DERIVE_KIND) for f in report.files):
+            report.amount_outliers = amount_outliers(con)
     finally:
         if own:
             con.close()

@@ -33,7 +33,6 @@ register({
     "pyramid.bottom_50": ("后 50%", "Bottom 50%"),
     "pyramid.members": ("人", "members"),
     "pyramid.of_clv": ("占 CLV", "of CLV"),
-    "pyramid.interval": ("90% 区间", "90% range"),
 })
 
 _KPI = {
@@ -193,13 +192,14 @@ def clv_pyramid(con: duckdb.DuckDBPyConnection, as_of, *, region: str | None = N
     -------
     DataFrame
         layer (see :data:`PYRAMID_LAYERS`), members, member_share, clv (total, yuan),
-        clv_share, clv_mean, and clv_low / clv_high: the sums of the members' 90%
-        interval bounds, a conservative (wide) range for the layer's total.
+        clv_share, clv_mean. No range per layer: the members' ``clv_low`` / ``clv_high``
+        are prediction intervals of each member's own value, and their sums are no
+        interval of a layer's total (chance largely cancels across members, parameter
+        uncertainty does not); the total's interval is :func:`crmkit.clv.total_value`'s.
     """
     require_scores(con, as_of)
     out = clv_layers(as_of, region=region, store_id=store_id).df(con, """
-SELECT clv_band AS layer, count(*) AS members, sum(clv) AS clv, avg(clv) AS clv_mean,
-       sum(clv_low) AS clv_low, sum(clv_high) AS clv_high
+SELECT clv_band AS layer, count(*) AS members, sum(clv) AS clv, avg(clv) AS clv_mean
 FROM clv_layers GROUP BY clv_band""")
     out = out.set_index("layer").reindex([k for k, _ in PYRAMID_LAYERS])
     out["members"] = out["members"].fillna(0).astype("int64")
@@ -212,15 +212,14 @@ FROM clv_layers GROUP BY clv_band""")
 
 def plot_pyramid(pyramid: pd.DataFrame, lang: str = "zh"):
     """The value pyramid: one layer per row, top value at the top, labelled with
-    members, CLV share and the 90% range of the layer's CLV in ¥."""
+    members, and the layer's CLV in ¥ with its share."""
     fig, ax = viz.new_figure(figsize=(8, 4.8))
     n = len(pyramid)
     for i, row in enumerate(pyramid.itertuples()):
         width = (i + 1) / n
         ax.barh(n - 1 - i, width, left=-width / 2, height=0.9, color=viz.PALETTE[i % len(viz.PALETTE)])
         text = (f"{t(f'pyramid.{row.layer}', lang)} · {row.members:,} {t('pyramid.members', lang)} · "
-                f"{viz.fmt_yuan(row.clv)} ({t('pyramid.of_clv', lang)} {viz.fmt_pct(row.clv_share)})\n"
-                f"{t('pyramid.interval', lang)} {viz.fmt_yuan(row.clv_low)}–{viz.fmt_yuan(row.clv_high)}")
+                f"{viz.fmt_yuan(row.clv)} ({t('pyramid.of_clv', lang)} {viz.fmt_pct(row.clv_share)})")
         ax.text(0.52, n - 1 - i, text, va="center", ha="left", fontsize=8)
     ax.set_xlim(-0.55, 1.6)
     ax.set_axis_off()

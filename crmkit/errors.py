@@ -30,3 +30,21 @@ class InputError(CrmkitError):
 
 class ModelError(CrmkitError):
     """A model that cannot be fitted or used, said in one sentence."""
+
+
+class NoInteriorMaximum(ModelError):
+    """The likelihood has no maximum inside the parameter space: its best value lies at a boundary.
+
+    ``limits`` maps each parameter that runs off to where it goes (``{"a": "0"}``,
+    ``{"s": "∞", "beta": "∞"}``); ``model`` is the model's name (``"bgnbd"``);
+    ``fallback`` names the simpler model that the boundary is, when there is
+    one (``"nbd"``: no dropout), else None; ``log_likelihood`` is the best
+    value reached; ``cause`` says what the limit means in plain words, a
+    clause in ``"zh"`` and ``"en"``.
+    """
+
+    def __init__(self, message: str, *, model: str, limits: dict[str, str], fallback: str | None = None,
+                 log_likelihood: float | None = None, cause: dict[str, str] | None = None):
+        self.model, self.limits, self.fallback, self.log_likelihood = model, dict(limits), fallback, log_likelihood
+        self.cause = dict(cause) if cause else {}
+        super().__init__(message)

@@ -9,6 +9,25 @@ otherwise), started with the curvature at the starting point, then Newton
 steps on the numerical Hessian until the step is negligible. Standard errors
 come from the inverse Hessian, mapped to the original scale by the delta
 method (``se(θ) = θ · se(log θ)``).
+
+Several starts. The data-driven start comes first; when its climb ends in a
+clean interior maximum (gradient below 1e-5 per member, Hessian positive
+definite) that is the fit, at the cost of one climb. Otherwise the model's
+other starts (the first scaled by 1/10 and 10, a moment-based one) are
+climbed too and the best interior maximum kept. ``start_`` names the
+winning start and ``starts_`` records each start's log-likelihood and
+whether it converged; ``converged_`` is True only for an interior maximum.
+
+Boundaries. A likelihood may have no interior maximum: its supremum lies at
+a limit of the parameters. Each model names its limits (``_limits``). A
+limit that leaves the model, such as BG/NBD's a → 0 (nobody drops out),
+raises :class:`crmkit.errors.NoInteriorMaximum`, naming the simpler model
+the limit is (the NBD, :mod:`crmkit.clv.nbd`), which
+:func:`crmkit.clv.fit_with_fallback` then fits. A limit inside the model,
+such as Pareto/NBD's s, β → ∞ with s/β fixed (every member drops out at the
+same rate), is reported at the point where the climb stalled, whose
+likelihood is within rounding of the supremum: ``converged_`` is False,
+``boundary_`` names the limit and ``fit_note_`` says it in plain words.
 """
 from __future__ import annotations
 
@@ -22,7 +41,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, NoInteriorMaximum
 from ..rfm import unique_rows
 
 #: Newton step on the log-parameters small enough to stop after taking it: Newton converges
@@ -30,6 +49,12 @@ from ..rfm import unique_rows
 #: numerical gradient).
 _NEWTON_TOL = 1e-6
 _MAX_NEWTON = 20
+#: Largest gradient of the mean negative log-likelihood per member (in the log-parameters) at a maximum.
+_GRAD_TOL = 1e-5
+#: Newton decrement (twice the mean log-likelihood per member still to gain) small enough to stop.
+_DECREMENT_TOL = 1e-12
+#: 95% point of χ² with one degree of freedom.
+_LR_95 = 3.841
 
 #: Below this many rows, finding the unique ones costs more than evaluating every row.
 _DEDUPE_FROM = 10_000
@@ -76,7 +101,17 @@ class MLEModel:
     ``has_gradient = True``, ``_objective(params, data)``: the weighted total
     and its analytic gradient. ``_prepare(w, *cols)`` builds ``data`` once per
     fit (e.g. the distinct frequencies, so that terms in x alone are computed
-    once per value).
+    once per value). Optional: ``_moment_start(data)``, another start;
+    ``_check_data(w, *cols)``, one sentence on data with nothing to fit;
+    ``_limits(params)``, the boundaries a stalled fit can be heading for.
+
+    Fitted attributes: ``params_``, ``standard_errors_``, ``log_params_cov_``,
+    ``log_likelihood_``, ``n_members_``, ``n_rows_``, ``converged_`` (an
+    interior maximum was reached), ``start_`` and ``starts_`` (the winning
+    start and every start's record), ``boundary_`` (None, or the limit the
+    fit is reported at), ``fallback_from_`` (None, or the model this one
+    replaces, set by :func:`crmkit.clv.fit_with_fallback`) and ``fit_note_``
+    (None, or a plain-words sentence in ``"zh"`` and ``"en"``).
     """
 
     name: ClassVar[str]
@@ -109,6 +144,66 @@ class MLEModel:
         raise NotImplementedError
 
     # -- fitting ------------------------------------------------------------------
+    def _starts(self, data: tuple) -> list[tuple[str, np.ndarray]]:
+        """Named starting points, the data-driven one first.
+
+        The others are tried only when the first does not lead to a clean
+        interior maximum: the data-driven start scaled down and up tenfold
+        (other shapes, same means), and the model's moment-based start if it
+        has one.
+        """
+        first = np.asarray(self._initial(data), dtype=float)
+        starts = [("data", first), ("data/10", first / 10), ("data*10", first * 10)]
+        moments = self._moment_start(data)
+        if moments is not None:
+            starts.append(("moments", np.asarray(moments, dtype=float)))
+        return starts
+
+    def _moment_start(self, data: tuple) -> np.ndarray | None:
+        return None
+
+    def _check_data(self, w: np.ndarray, *cols: np.ndarray) -> None:
+        """Raise one sentence naming why these data cannot be fitted, before optimising (subclasses)."""
+
+    def _limits(self, params: np.ndarray) -> tuple[dict[str, str], str | None, dict[str, str]] | None:
+        """Where a stalled fit is heading: (limits, fallback, cause) or None when it is no known limit.
+
+        ``limits`` maps parameters to "0" or "∞"; ``fallback`` is the simpler
+        model the limit is (``"nbd"``) when the limit leaves the model, else
+        None (a limit inside the model, e.g. all members alike); ``cause`` is
+        the plain-words reason, a clause: ``{"en": ..., "zh": ...}``.
+        """
+        return None
+
+    #: The model this one becomes without dropout (the NBD for the BTYD models), or None.
+    _simpler: ClassVar[str | None] = None
+
+    def _check_simpler(self, cols, w, ll: float, limit) -> None:
+        """At a limit inside the model, raise :class:`NoInteriorMaximum` pointing to the simpler model
+        when that fits about as well: twice the log-likelihood gained over it below 3.84, the 95%
+        point of χ² with one degree of freedom (a likelihood-ratio test; conservative at a boundary)."""
+        from .fallback import FALLBACKS
+
+        try:
+            simpler = FALLBACKS[self._simpler]()._fit_rows(cols, w)
+        except ModelError:
+            return
+        gain = ll - simpler.log_likelihood_
+        if 2 * gain < _LR_95:
+            limits, cause = limit
+            where = ", ".join(f"{k} → {v}" for k, v in limits.items())
+            raise NoInteriorMaximum(
+                f"{self.label} has no interior maximum: the best fit is at {where} ({cause['en']}), and the "
+                f"{simpler.label} without dropout fits as well (log-likelihood {gain:.2g} lower).",
+                model=self.name, limits=limits, fallback=self._simpler, log_likelihood=ll, cause=cause)
+
+    def _limit_note(self, limits: dict[str, str], cause: dict[str, str]) -> dict[str, str]:
+        """Plain-words note (zh, en) for a fit reported at a limit inside the model."""
+        where = ", ".join(f"{k} → {v}" for k, v in limits.items())
+        return {"zh": f"{self.label} 的最优解在参数边界（{where}）：{cause['zh']}；结果按此极限给出。",
+                "en": f"{self.label}'s best fit is at a limit ({where}): {cause['en']}; the results are those "
+                      f"of that limit."}
+
     def _fit_rows(self, cols: Sequence[np.ndarray], weights=None):
         """Fit on member rows (``weights=None``, compressed here) or on weighted rows."""
         cols = [np.asarray(c, dtype=float).ravel() for c in cols]
@@ -122,6 +217,7 @@ class MLEModel:
             w = check_weights(weights, cols[0].size)
             keep = w > 0
             cols, w = [c[keep] for c in cols], w[keep]
+        self._check_data(w, *cols)
         data = self._prepare(w, *cols)
         total = w.sum()
 
@@ -142,57 +238,144 @@ class MLEModel:
                 return -ll / total, _central_gradient(value, theta)
             return -ll / total, -g * params / total
 
-        theta, hess = self._optimise(value, value_grad, np.log(self._initial(data)))
+        theta, hess, start, records, limit = self._optimise(value, value_grad, self._starts(data), total)
+        if limit is not None and self._simpler is not None:
+            self._check_simpler(cols, w, float(-value(theta) * total), limit)
         self.params_ = dict(zip(self.param_names, np.exp(theta).tolist()))
-        self.log_params_cov_ = np.linalg.inv(hess * total)
+        self.log_params_cov_ = _covariance(hess) / total
         se = np.sqrt(np.diag(self.log_params_cov_)) * np.exp(theta)
         self.standard_errors_ = dict(zip(self.param_names, se.tolist()))
         self.log_likelihood_ = float(-value(theta) * total)
         self.n_members_ = int(total) if float(total).is_integer() else float(total)
         self.n_rows_ = int(w.size)
-        self.converged_ = True
+        self.start_ = start
+        self.starts_ = records
+        self.boundary_ = None if limit is None else dict(limit[0])
+        self.converged_ = limit is None
+        self.fallback_from_ = None
+        self.fit_note_ = None if limit is None else self._limit_note(*limit)
         return self
 
-    def _optimise(self, value, value_grad, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _optimise(self, value, value_grad, starts, total):
+        """The best maximum over ``starts``: (theta, Hessian, winning start, start records, limit).
+
+        Each start is climbed by :meth:`_climb`. When the first start reaches a
+        clean interior maximum (gradient negligible, Hessian positive
+        definite) the others are not run: that is the common case, and it
+        costs one climb. Otherwise the other starts are climbed (until two
+        stalled climbs agree on a limit) and the best interior maximum kept,
+        unless a stalled climb went higher: then the supremum is at a
+        boundary, which :meth:`_limits` names. A limit that
+        leaves the model (no dropout) raises :class:`NoInteriorMaximum`; a
+        limit inside it (all members alike in one respect) is returned as
+        ``limit`` = (limits, cause) and reported at the stalled point, whose
+        likelihood is within rounding of the supremum.
+        """
+        records, results, stalled_at = [], [], []
+        for i, (name, theta0) in enumerate(starts):
+            theta0 = np.log(theta0)
+            record = {"start": name, "initial": dict(zip(self.param_names, np.exp(theta0).tolist())),
+                      "log_likelihood": None, "converged": False}
+            records.append(record)
+            if not (np.all(np.isfinite(theta0)) and np.isfinite(value(theta0))):
+                continue
+            theta, hess, ok = self._climb(value, value_grad, theta0)
+            f = value(theta)
+            if not (np.all(np.isfinite(theta)) and np.isfinite(f)):
+                continue
+            record.update(log_likelihood=float(-f * total), converged=ok)
+            results.append((f, ok, theta, hess, name))
+            if i == 0 and ok:
+                break
+            if not ok:
+                limit = self._limits(np.exp(theta))
+                if limit is not None and limit[0] in stalled_at:
+                    break  # a second start stalled at the same limit: the climbs agree on where the best fit is
+                stalled_at.append(None if limit is None else limit[0])
+        if not results:
+            raise ModelError(f"{self.label} cannot be fitted: the likelihood is not finite at any starting "
+                             f"point; check that the data are a valid RFM summary.")
+        best = min(results, key=lambda r: r[0])
+        interior = [r for r in results if r[1]]
+        tol = 1e-9 * max(1.0, abs(best[0]))
+        if interior:
+            top = min(interior, key=lambda r: r[0])
+            if top[0] <= best[0] + tol:
+                return top[2], top[3], top[4], records, None
+        f, _, theta, hess, name = best
+        limit = self._limits(np.exp(theta))
+        ll = float(-f * total)
+        if limit is None:
+            raise ModelError(f"{self.label} did not converge to a maximum of the likelihood from any of "
+                             f"{len(records)} starting points; the data may not follow the model, try another model.")
+        limits, fallback, cause = limit
+        where = ", ".join(f"{k} → {v}" for k, v in limits.items())
+        if fallback is not None:
+            from .fallback import FALLBACKS
+
+            raise NoInteriorMaximum(f"{self.label} has no interior maximum: the best fit is at {where} "
+                                    f"({cause['en']}), where it becomes the {FALLBACKS[fallback].label} model "
+                                    f"without dropout.",
+                                    model=self.name, limits=limits, fallback=fallback, log_likelihood=ll, cause=cause)
+        return theta, hess, name, records, (limits, cause)
+
+    def _climb(self, value, value_grad, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """BFGS from ``theta0`` (Nelder-Mead if BFGS stalls), then Newton steps to a tight optimum.
 
-        Returns the optimum and the Hessian of ``value`` there.
+        Returns the point reached, the Hessian of ``value`` there and whether
+        it is a clean interior minimum of ``value``: the Newton step on the
+        log-parameters below 1e-6 or a Newton decrement below 1e-12 per member
+        (or no decrease left within rounding for a step below 1e-5), the
+        gradient below 1e-5 per member and the Hessian positive definite.
         """
-        if not np.isfinite(value(theta0)):
-            raise ModelError(f"{self.label} cannot be fitted: the likelihood is not finite at the "
-                             f"starting point; check that the data are a valid RFM summary.")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             options = {"maxiter": self.max_iter, "gtol": 1e-6}
-            hess0 = self._hessian(value_grad, theta0, value_grad(theta0)[1])
+            hess0 = self._hessian(value_grad, theta0, value_grad(theta0)[1], value)
             if _cholesky(hess0) is not None:  # positive definite: BFGS starts with the true curvature
                 inv = np.linalg.inv(hess0)
                 options["hess_inv0"] = (inv + inv.T) / 2
             res = minimize(value_grad, theta0, jac=True, method="BFGS", options=options)
             theta = res.x
             if not (np.all(np.isfinite(theta)) and np.isfinite(res.fun)) or np.abs(res.jac).max() > 1e-3:
-                theta = minimize(value, theta0, method="Nelder-Mead",
-                                 options={"maxiter": 20 * self.max_iter, "xatol": 1e-10, "fatol": 1e-14}).x
+                nm = minimize(value, theta0, method="Nelder-Mead",
+                              options={"maxiter": 20 * self.max_iter, "xatol": 1e-10, "fatol": 1e-14})
+                if np.isfinite(nm.fun) and not (np.isfinite(res.fun) and res.fun <= nm.fun):
+                    theta = nm.x
+            hess = None
             for _ in range(_MAX_NEWTON):
                 f, g = value_grad(theta)
-                hess = self._hessian(value_grad, theta, g)
+                hess = self._hessian(value_grad, theta, g, value)
                 step = _newton_step(hess, g)
                 if step is None:
                     break
                 size = np.abs(step).max()
-                if size < _NEWTON_TOL:
-                    return theta + step, hess
+                # the Newton decrement gᵀH⁻¹g bounds what is left to gain: on a flat ridge the step
+                # can stay above _NEWTON_TOL (gradient rounding over a small curvature) with nothing left
+                if size < _NEWTON_TOL or -dot(g, step) < _DECREMENT_TOL:
+                    new = theta + step
+                    if value(new) <= f + 1e-13 * max(1.0, abs(f)):
+                        theta = new
+                    return theta, hess, bool(np.abs(g).max() < _GRAD_TOL)
                 theta_new = _backtrack(value, theta, step, f)
                 if theta_new is None:  # no decrease left: at the optimum within rounding, or stuck
-                    if size < 1e-5:
-                        return theta, hess
-                    break
+                    return theta, hess, bool(size < 1e-5 and np.abs(g).max() < _GRAD_TOL)
+                if f - value(theta_new) < _DECREMENT_TOL:
+                    # a long step that gains nothing: creeping along a ridge towards a limit, not converging
+                    return theta_new, hess, False
                 theta = theta_new
-        raise ModelError(f"{self.label} did not converge to a maximum of the likelihood; the data may not "
-                         f"follow the model: try another model or a longer calibration period.")
+            if hess is None:
+                hess = self._hessian(value_grad, theta, value_grad(theta)[1], value)
+            return theta, hess, False
 
-    def _hessian(self, value_grad, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        """Hessian of the objective: forward differences of an analytic gradient, else central ones."""
+    def _hessian(self, value_grad, theta: np.ndarray, grad: np.ndarray, value=None) -> np.ndarray:
+        """Hessian of the objective: forward differences of an analytic gradient, else second
+        differences of ``value`` (1 + 2n² evaluations, against 4n² + 2n for central differences of
+        a numerical gradient, and with less rounding noise)."""
+        if not self.has_gradient and value is not None:
+            hess = _value_hessian(value, theta)
+            if np.all(np.isfinite(hess)):
+                return hess
         cols = []
         for j in range(theta.size):
             e = np.zeros_like(theta)
@@ -229,6 +412,11 @@ class MLEModel:
             "n_members": self.n_members_,
             "n_rows": self.n_rows_,
             "converged": self.converged_,
+            "start": getattr(self, "start_", None),
+            "starts": [dict(s) for s in getattr(self, "starts_", [])],
+            "boundary": getattr(self, "boundary_", None),
+            "fallback_from": getattr(self, "fallback_from_", None),
+            "fit_note": getattr(self, "fit_note_", None),
         }
 
     def summary(self, interval: float = 0.95) -> pd.DataFrame:
@@ -248,6 +436,35 @@ def _central_gradient(f, theta: np.ndarray, h: float = 1e-5) -> np.ndarray:
         e[j] = h
         g[j] = (f(theta + e) - f(theta - e)) / (2 * h)
     return g
+
+
+def _value_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Hessian of ``f`` at ``theta`` by central second differences of its values (step ``h``)."""
+    n = theta.size
+    f0 = f(theta)
+    step = np.eye(n) * h
+    plus = np.array([f(theta + step[i]) for i in range(n)])
+    minus = np.array([f(theta - step[i]) for i in range(n)])
+    hess = np.diag((plus - 2 * f0 + minus) / h ** 2)
+    if not np.all(np.isfinite(hess)):
+        return hess  # the likelihood cannot be evaluated all around theta: the caller falls back
+    for i in range(n):
+        for j in range(i + 1, n):
+            hess[i, j] = hess[j, i] = (f(theta + step[i] + step[j]) - f(theta + step[i] - step[j])
+                                       - f(theta - step[i] + step[j]) + f(theta - step[i] - step[j])) / (4 * h * h)
+    return hess
+
+
+def _covariance(hess: np.ndarray) -> np.ndarray:
+    """Inverse of the Hessian; at a limit, where it is singular along a ridge, the inverse of
+    its positive part (the ridge, along which nothing the model predicts changes, gets no variance)."""
+    if _cholesky(hess) is not None:
+        return np.linalg.inv(hess)
+    if not np.all(np.isfinite(hess)):
+        return np.full_like(hess, np.nan)
+    vals, vecs = np.linalg.eigh((hess + hess.T) / 2)
+    keep = vals > 1e-8 * max(vals.max(), 1e-300)
+    return (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
 
 
 def _cholesky(hess: np.ndarray) -> np.ndarray | None:
@@ -296,6 +513,52 @@ def check_rfm(frequency, recency, T) -> list[np.ndarray]:
     return [x, tx, T]
 
 
+#: Beyond these, a stalled fit's parameter is read as running off to 0 or ∞ (only consulted when
+#: no start reached an interior maximum).
+_TINY, _HUGE = 1e-3, 50.0
+
+
+def nbd_moments(w: np.ndarray, x: np.ndarray, T: np.ndarray) -> tuple[float, float]:
+    """Moment estimates of the NBD's (r, alpha) from repeat purchases x in time T.
+
+    With λ ~ Gamma(r, alpha) and x | λ ~ Poisson(λT), the rate y = x/T has
+    mean r/alpha and variance r/alpha² + (r/alpha)·E[1/T]; a variance no
+    larger than the Poisson part gives r = 10 (nearly alike members).
+    """
+    pos = T > 0
+    w, x, T = w[pos], x[pos], T[pos]
+    if w.sum() <= 0:
+        return 1.0, 1.0
+    y = x / T
+    mean = max(dot(w, y) / w.sum(), 1e-6)
+    var = dot(w, (y - mean) ** 2) / w.sum()
+    extra = var - mean * dot(w, 1 / T) / w.sum()
+    r = mean ** 2 / extra if extra > 0 else 10.0
+    r = float(np.clip(r, 1e-2, 10.0))
+    return r, r / mean
+
+
+def rate_limits(r: float, alpha: float) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The purchase-rate limit r, alpha → ∞ (Poisson: all members buy at the same rate), if reached."""
+    if r > _HUGE:
+        rate = f"{r / alpha:.3g}"
+        return {"r": "∞", "alpha": "∞"}, {"en": f"every member appears to buy at the same rate r/α = {rate}",
+                                           "zh": f"会员的购买频率看来都相同（r/α = {rate}）"}
+    return None
+
+
+def join_limits(*found) -> tuple[dict[str, str], dict[str, str]] | None:
+    """Several (limits, cause) pairs as one, or None when there are none."""
+    found = [f for f in found if f is not None]
+    if not found:
+        return None
+    limits = {k: v for lim, _ in found for k, v in lim.items()}
+    return limits, {"en": "; ".join(c["en"] for _, c in found), "zh": "；".join(c["zh"] for _, c in found)}
+
+
+NO_DROPOUT = {"en": "members do not appear to drop out", "zh": "会员看来不会流失"}
+
+
 class RepeatBuyingModel(MLEModel):
     """Continuous-time buy-till-you-die models of (frequency, recency, T).
 
@@ -310,6 +573,22 @@ class RepeatBuyingModel(MLEModel):
     def fit(self, frequency, recency, T, weights=None):
         """Fit on member rows, or on compressed rows with ``weights``; returns self."""
         return self._fit_rows(check_rfm(frequency, recency, T), weights)
+
+    def _check_data(self, w, x, tx, T):
+        """One sentence naming why the summary holds nothing to fit, if it does not."""
+        if w.sum() <= 1:
+            raise ModelError(f"{self.label} cannot be fitted on a single member: how members differ cannot "
+                             f"be estimated from one.")
+        if not np.any(x > 0) and np.all(T == T[0]):
+            day = " (the as-of date)" if T[0] == 0 else ""
+            raise ModelError(f"{self.label} cannot be fitted: all purchases fall on one day{day}, so there is no "
+                             f"repeat-purchase information to fit.")
+        if not np.any(T > 0):
+            raise ModelError(f"{self.label} cannot be fitted: every member's first purchase falls on the as-of "
+                             f"date, so there is no time after it in which to see repeat purchases (zero total time).")
+        if not np.any(x > 0):
+            raise ModelError(f"{self.label} cannot be fitted: no member has made a repeat purchase, so there is "
+                             f"no repeat-purchase information to fit.")
 
     def fit_summary(self, summary: pd.DataFrame):
         """Fit on the ``frequency, recency, T`` (and ``weight``, if any) columns of an RFM summary."""

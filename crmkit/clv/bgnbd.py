@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
-from ._base import RepeatBuyingModel, dot
+from ._base import _HUGE, _TINY, NO_DROPOUT, RepeatBuyingModel, dot, join_limits, nbd_moments, rate_limits
 
 
 class BetaGeo(RepeatBuyingModel):
@@ -31,6 +31,7 @@ class BetaGeo(RepeatBuyingModel):
     label = "BG/NBD"
     param_names = ("r", "alpha", "a", "b")
     has_gradient = True
+    _simpler = "nbd"
     #: 0 for the BG/NBD; 1 for the MBG/NBD, where a member may also drop out
     #: right after the first purchase (every index into b shifts by one).
     _shift: ClassVar[int] = 0
@@ -47,6 +48,33 @@ class BetaGeo(RepeatBuyingModel):
         w, x, *_, Tu, Ti, txu, txi = data
         rate = max(dot(w, x), 1.0) / max(dot(w, Tu[Ti]), 1e-9)
         return np.array([1.0, 1.0 / rate, 1.0, 1.0])
+
+    def _moment_start(self, data):
+        w, x, *_, Tu, Ti, txu, txi = data
+        r, alpha = nbd_moments(w, x, Tu[Ti])
+        return np.array([r, alpha, 1.0, 3.0])
+
+    def _limits(self, params):
+        # a → 0, or b → ∞ faster than a: the dropout probability a/(a+b) vanishes, the NBD remains;
+        # a, b → ∞ together: every member has the same dropout probability; r, alpha → ∞: the same rate.
+        # a, b → 0 together (a/(a+b) fixed): two kinds of members, those who drop out at the first chance
+        # and those who never do.
+        r, alpha, a, b = params
+        same_p = None
+        if a < _TINY and b < _TINY:
+            share = f"{a / (a + b):.3g}"
+            same_p = ({"a": "0", "b": "0"}, {
+                "en": f"members appear to be of two kinds, a share a/(a+b) = {share} who drop out at their first "
+                      f"chance and the rest who never do",
+                "zh": f"会员看来分两类：约 {share} 的会员一有机会就流失，其余从不流失"})
+        elif a < _TINY or (b > 1 / _TINY and a / (a + b) < _TINY):
+            return {"a": "0"} if a < _TINY else {"b": "∞"}, "nbd", NO_DROPOUT
+        elif a > _HUGE and b > _HUGE:
+            p = f"{a / (a + b):.3g}"
+            same_p = ({"a": "∞", "b": "∞"}, {"en": f"every member appears to have the same dropout probability "
+                                                   f"a/(a+b) = {p}", "zh": f"会员每次购买后的流失概率看来都相同（{p}）"})
+        found = join_limits(rate_limits(r, alpha), same_p)
+        return None if found is None else (found[0], None, found[1])
 
     def _objective(self, params, data):
         # ln L = A1 + A2 + A3 + ln(1 + exp(d)), d = A4 - A3 (FHL 2005 eq. 6 in logs), where

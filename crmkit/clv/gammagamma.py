@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import InputError, ModelError
-from ._base import MLEModel, as_float_arrays, check_weights, dot, first_bad
+from ._base import _HUGE, MLEModel, as_float_arrays, check_weights, dot, first_bad, join_limits
 
 
 def _check_spend(frequency, monetary) -> list[np.ndarray]:
@@ -67,6 +67,30 @@ class GammaGamma(MLEModel):
 
     def _initial(self, data):
         return np.array([1.0, 2.0, 1.0])
+
+    def _moment_start(self, data):
+        # Across members with many orders, the mean spend p/ν has coefficient of variation
+        # 1/sqrt(q-2): q from the spread of the members' means, p = 4 and v matching the mean.
+        w, x, m = data[:3]
+        mean = dot(w, m) / w.sum()
+        cv2 = dot(w, (m - mean) ** 2) / w.sum() / mean ** 2
+        q = 2.0 + 1.0 / max(cv2, 1e-3)
+        return np.array([4.0, q, mean * (q - 1) / 4.0])
+
+    def _check_data(self, w, x, m):
+        if np.all(m == m[0]):
+            raise ModelError("Gamma-Gamma cannot be fitted: every member's mean repeat spend is the same, so "
+                             "there is no spread in spend to fit.")
+
+    def _limits(self, params):
+        # p → ∞: each member's orders are all worth the same; q, v → ∞ (v/q fixed): members alike in spend
+        p, q, v = params
+        each = ({"p": "∞"}, {"en": "each member's orders appear to be worth the same amount",
+                             "zh": "同一会员每笔订单的金额看来相同"}) if p > _HUGE else None
+        alike = ({"q": "∞", "v": "∞"}, {"en": "every member appears to have the same mean spend",
+                                        "zh": "会员的平均客单价看来相同"}) if q > _HUGE else None
+        found = join_limits(each, alike)
+        return None if found is None else (found[0], None, found[1])
 
     def _objective(self, params, data):
         # ln L = ln Γ(px+q) - ln Γ(px) - ln Γ(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(xm+v),

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import exprel, gammaln, hyp2f1
 
 from ..rfm import unique_rows
-from ._base import RepeatBuyingModel, dot
+from ._base import _HUGE, _TINY, NO_DROPOUT, RepeatBuyingModel, dot, join_limits, nbd_moments, rate_limits
 
 #: Gauss-Legendre rule on [0, 1] for P(purchase within t | alive).
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(48)
@@ -42,12 +42,32 @@ class ParetoNBD(RepeatBuyingModel):
     name = "pareto"
     label = "Pareto/NBD"
     param_names = ("r", "alpha", "s", "beta")
+    _simpler = "nbd"
 
     def _initial(self, data):
         weights, x, tx, T = data[:4]
         rate = max(dot(weights, x), 1.0) / max(dot(weights, T), 1e-9)
         mean_t = max(dot(weights, T) / weights.sum(), 1e-9)
         return np.array([1.0, 1.0 / rate, 1.0, mean_t])
+
+    def _moment_start(self, data):
+        weights, x, tx, T = data[:4]
+        r, alpha = nbd_moments(weights, x, T)
+        return np.array([r, alpha, 1.0, 2 * max(dot(weights, T) / weights.sum(), 1e-9)])
+
+    def _limits(self, params):
+        # s → 0, or beta/s (the mean lifetime) → ∞: no dropout, the NBD remains; s, beta → ∞ with s/beta
+        # fixed: every member drops out at the same rate; r, alpha → ∞: every member buys at the same rate.
+        r, alpha, s, beta = params
+        if s < _TINY or beta / s > 1e6 * alpha:
+            return {"s": "0"} if s < _TINY else {"beta": "∞"}, "nbd", NO_DROPOUT
+        same_mu = None
+        if s > _HUGE:
+            mu = f"{s / beta:.3g}"
+            same_mu = ({"s": "∞", "beta": "∞"}, {"en": f"every member appears to drop out at the same rate "
+                                                       f"s/β = {mu}", "zh": f"会员的流失速率看来都相同（s/β = {mu}）"})
+        found = join_limits(rate_limits(r, alpha), same_mu)
+        return None if found is None else (found[0], None, found[1])
 
     def _prepare(self, w, x, tx, T):
         # The ₂F₁ terms, nearly all of the cost, depend on (x, tx) and on (x, T) alone: there

@@ -6,7 +6,7 @@ import json
 import sys
 
 from .. import checks
-from ..clv import MODELS
+from ..clv import MODELS, fit_with_fallback
 from ..errors import CrmkitError
 from ..progress import Progress
 from ..rfm import as_date, compress, rfm_summary
@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if summary.empty:
         raise CrmkitError(f"{args.source}: no purchases on or before {end}.")
     rows = compress(summary)
-    model = MODELS[args.model]()
-    progress.step(f"fitting {model.label} on {len(summary):,} members ({len(rows):,} distinct rows)")
-    model.fit_summary(rows)
+    progress.step(f"fitting {MODELS[args.model].label} on {len(summary):,} members ({len(rows):,} distinct rows)")
+    model = fit_with_fallback(args.model, rows)  # no interior maximum: the simpler model, labelled as such
+    if model.fit_note_ and not args.json:  # a fallback, or a fit at a limit of the model
+        print(f"crmkit fit: {model.fit_note_['en']}", file=sys.stderr)
     result = {**model.as_dict(), "period": args.period, "calibration_end": end.isoformat()}
     if args.json:
         print(json.dumps(result, indent=2))

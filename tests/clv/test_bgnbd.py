@@ -90,8 +90,8 @@ def test_invalid_inputs_are_one_sentence():
 
 
 def test_degenerate_data_fail_in_one_sentence():
-    # nobody ever comes back: the dropout parameters run off to the boundary
-    with pytest.raises(ModelError, match="did not converge"):
+    # nobody ever comes back: there is nothing to fit, and the sentence says so (not "did not converge")
+    with pytest.raises(ModelError, match="no member has made a repeat purchase"):
         BetaGeo().fit(np.zeros(50), np.zeros(50), np.linspace(10, 30, 50))
 
 

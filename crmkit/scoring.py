@@ -5,8 +5,9 @@ It composes the other modules, each on the same as-of date:
 - :mod:`crmkit.rfm`: frequency, recency, T, monetary (period ``W`` = weeks by default);
 - :mod:`crmkit.clv`: a transaction model (BG/NBD by default) for p_alive and
   the expected purchases over the horizon, Gamma-Gamma for the expected spend
-  per order, and the CLV with its interval (parameter uncertainty);
-- :mod:`crmkit.churn`: churn_risk over ``churn_days`` and its band;
+  per order, and the CLV with its prediction interval (parameters and the chance in purchases);
+- :mod:`crmkit.churn`: churn_risk over ``churn_days`` (the score chosen by a
+  time-split backtest, never ranking worse than expected purchases there) and its band;
 - :mod:`crmkit.segments`, :mod:`crmkit.lifecycle`, :mod:`crmkit.tiers`: RFM
   scores and segment, lifecycle stage, membership tier.
 
@@ -24,8 +25,9 @@ import pyarrow as pa
 
 from . import viz
 from .churn import (BANDS, DEFAULT_BAND_SHARES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk,
-                    band_thresholds, new_btyd, risk_bands)
-from .clv import GammaGamma, customer_value, fit_value_models, total_value
+                    band_labels, band_ranges, band_thresholds, behaviour_features, new_btyd, risk_bands)
+from .clv import GammaGamma, fit_value_models
+from .clv.value import interval_note, value_and_total
 from .errors import CrmkitError
 from .i18n import register, t
 from .lifecycle import stages
@@ -50,18 +52,13 @@ register({
     "score.horizon": ("预测期", "horizon"),
     "score.days": ("天", "days"),
     "score.churn_window": ("流失定义：未来 {days} 天内无购买", "churn = no purchase in the next {days} days"),
-    "score.method.classifier": ("流失风险模型：以 {start} 至 {end} 的会员行为训练",
-                                "churn risk learnt from what members did {start} → {end}"),
-    "score.method.model": ("流失风险：历史数据不足以训练，仅用购买模型",
-                           "churn risk from the purchase model alone (too little history to train on)"),
     "score.value_basis": ("CLV 为预期毛利而非销售额：预期购买次数 × 预期客单价 × 毛利率 {margin}，"
                           "按年折现率 {rate} 折现。",
                           "CLV is expected gross margin, not sales: expected purchases × expected spend per "
                           "order × a {margin} margin, discounted at {rate} a year."),
-    "score.bands": ("风险等级：高 = 流失概率 ≥ {high}，中 = {low}–{high}，低 = < {low}",
-                    "risk bands: high = churn probability ≥ {high}, medium = {low}–{high}, low = below {low}"),
-    "score.bands_relative": ("（按排名：风险最高的 {top} 为高，其后 {middle} 为中）",
-                             " (by rank: the riskiest {top} are high, the next {middle} medium)"),
+    "score.bands": ("按流失概率分档：{high}、{medium}、{low}", "bands of churn probability: {high}, {medium}, {low}"),
+    "score.bands_relative": ("（按排名切分：风险最高的 {top}、其后 {middle}、其余）",
+                             " (cut by rank: the riskiest {top}, the next {middle}, the rest)"),
 })
 
 
@@ -74,7 +71,8 @@ class Scores:
     horizon). ``total_clv`` is the CLV summed over the members with its
     interval (:func:`crmkit.clv.total_value`), which is narrower than the sum
     of the members' bounds. ``churn`` is the fitted
-    :class:`crmkit.churn.ChurnRisk` (its ``method_`` says how risk was made).
+    :class:`crmkit.churn.ChurnRisk`: its ``method_`` says which score churn_risk is,
+    ``backtest_`` why (AUCs and dates), and ``method_note`` says it in one sentence.
     """
 
     as_of: dt.date
@@ -93,21 +91,23 @@ class Scores:
     discount_rate: float = DEFAULT_DISCOUNT_RATE
 
     def band_counts(self, lang: str = "zh") -> pd.DataFrame:
-        """Members per churn band (high, medium, low) and their share."""
+        """Members per churn band (high, medium, low), each labelled by its range of churn probability
+        (:func:`crmkit.churn.band_labels`, e.g. "churn probability 77–100%"), and their share."""
         counts = self.table["churn_band"].value_counts().reindex(list(BANDS), fill_value=0).to_numpy()
-        return pd.DataFrame({"churn_band": list(BANDS), "label": [t(f"churn.{b}", lang) for b in BANDS],
+        labels = band_labels(self.thresholds, lang)
+        return pd.DataFrame({"churn_band": list(BANDS), "label": [labels[b] for b in BANDS],
                              "members": counts, "share": counts / max(len(self.table), 1)})
 
     def value_note(self, lang: str = "zh") -> str:
-        """One sentence: what the CLV figures are (margin, not sales) and how they were discounted."""
-        return t("score.value_basis", lang).format(margin=viz.fmt_pct(self.margin, 0),
-                                                   rate=viz.fmt_pct(self.discount_rate, 0))
+        """Two sentences: what the CLV figures are (margin, not sales, discounted) and what their interval covers."""
+        return (t("score.value_basis", lang).format(margin=viz.fmt_pct(self.margin, 0),
+                                                    rate=viz.fmt_pct(self.discount_rate, 0))
+                + ("" if lang == "zh" else " ") + interval_note(lang, self.interval))
 
     def band_note(self, lang: str = "zh") -> str:
         """One sentence: what churn means here and where the bands are cut."""
-        low, high = (viz.fmt_pct(v) for v in self.thresholds)
         note = (t("score.churn_window", lang).format(days=self.churn.window_days) + "; "
-                + t("score.bands", lang).format(low=low, high=high))
+                + t("score.bands", lang).format(**band_ranges(self.thresholds)))
         if self.relative_bands:
             top, middle = (viz.fmt_pct(v, 0) for v in DEFAULT_BAND_SHARES)
             note += t("score.bands_relative", lang).format(top=top, middle=middle)
@@ -116,8 +116,7 @@ class Scores:
     def summary_text(self, lang: str = "zh") -> str:
         """A few lines for the console: members per churn band and total CLV with its interval."""
         churn = self.churn
-        lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}",
-                 t(f"score.method.{churn.method_}", lang).format(start=churn.trained_on_, end=self.as_of)]
+        lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}", churn.method_note(lang)]
         lines.append(self.band_note(lang))
         lines += [f"  {row.label}: {row.members:,} ({viz.fmt_pct(row.share)})"
                   for row in self.band_counts(lang).itertuples()]
@@ -125,6 +124,7 @@ class Scores:
         lines.append(f"{t('score.total_clv', lang)} ({t('score.horizon', lang)} {self.horizon_days} "
                      f"{t('score.days', lang)}): {viz.fmt_yuan(tot['clv'])}, {self.interval:.0%} "
                      f"{t('score.interval', lang)} {viz.fmt_yuan(tot['clv_low'])}–{viz.fmt_yuan(tot['clv_high'])}")
+        lines.append("  " + interval_note(lang, self.interval))
         return "\n".join(lines)
 
 
@@ -159,11 +159,14 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
     rfm = [summary[c] for c in ("frequency", "recency", "T", "monetary")]
     value_args = dict(horizon_days=horizon_days, discount_rate_annual=discount_rate, margin=margin,
                       period=period, interval=interval)
-    value = customer_value(fitted, spend, *rfm, **value_args)
-    total = total_value(fitted, spend, *rfm, **value_args)
-    progress.step(f"training churn risk on the {churn_days} days before {as_of}")
-    churn = ChurnRisk(window_days=churn_days, model=model, period=period).fit(con, as_of)
-    feats = churn.features(con, as_of, summary=summary, fitted=fitted)
+    value, total = value_and_total(fitted, spend, *rfm, **value_args)
+    progress.step(f"choosing churn risk by a backtest on the {churn_days} days before {as_of}")
+    churn = ChurnRisk(window_days=churn_days, model=model, period=period)
+    feats = churn.features(con, as_of, summary=summary, fitted=fitted, behaviour=False)
+    churn.fit(con, as_of, features=feats)
+    if churn.needs_behaviour:
+        feats = feats.merge(behaviour_features(con, as_of, recent_days=churn.recent_days), on="member_id",
+                            how="left")
     risk = churn.predict(feats)
     cuts = band_thresholds(risk) if thresholds is None else tuple(thresholds)
     progress.step(f"churn risk by {churn.method_}; RFM segments, lifecycle stages and tiers")

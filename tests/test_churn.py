@@ -115,17 +115,66 @@ def test_one_time_buyers_are_not_ranked_safest(cdnow, result):
 
 
 def test_train_on_the_past_predict_the_future(cdnow):
-    """The scoring path: fitted on the 180 days before 1997-09-30, judged on the 180 days after."""
-    model = churn.ChurnRisk(window_days=180).fit(cdnow, CAL_END)
-    assert model.method_ == "classifier"
+    """The scoring path, as of 1997-09-30 with a 180-day window, judged on the 180 days after.
+
+    The contract is honest whichever score wins: candidates scored on data up to 1997-04-03 and
+    judged on 1997-04-03 → 1997-09-30; the chosen one at least as good as expected purchases there;
+    and on the future the risk ranks at least as well as expected purchases. (Which score wins is
+    not asserted: it must not hang on one fit converging.)
+    """
+    model = churn.ChurnRisk(window_days=180)
+    feats = model.features(cdnow, CAL_END, behaviour=False)
+    model.fit(cdnow, CAL_END, features=feats)
     assert model.trained_on_ == dt.date(1997, 4, 3)
-    feats = model.features(cdnow, CAL_END)
+    assert model.method_ in churn.SCORES
+    bt = model.backtest_
+    if bt is None:  # the model could not be fitted as of 1997-04-03: the general-purpose score
+        assert model.method_ == "expected"
+    else:
+        assert (bt.scored_on, bt.judged_to) == (dt.date(1997, 4, 3), dt.date(1997, 9, 30))
+        assert bt.trained_on is None  # 1996-10-05 is before CDNOW begins: no classifier candidate
+        assert bt.auc[model.method_][0] >= bt.auc["expected"][0]
+    if model.needs_behaviour:
+        feats = model.features(cdnow, CAL_END)
     risk = model.predict(feats)
     assert ((risk >= 0) & (risk <= 1)).all()
     after = calibration_holdout(cdnow, CAL_END, "1998-03-29").set_index("member_id")  # 180 days after
     assert sorted(after.index) == sorted(feats["member_id"])
     y = after.loc[feats["member_id"], "frequency_holdout"].to_numpy() == 0
-    assert roc_auc_score(y, risk) > roc_auc_score(y, -feats["expected_window"])
+    assert roc_auc_score(y, risk) >= roc_auc_score(y, -feats["expected_window"])
+
+
+def test_choose_score_needs_a_gain_beyond_chance():
+    rng = np.random.default_rng(0)
+    y = rng.random(2000) < 0.6
+    base = y + rng.normal(0, 1.5, 2000)                       # a weak score
+    noise = base + rng.normal(0, 1e-3, 2000)                  # the same ranking, give or take a few pairs
+    better = y + rng.normal(0, 0.5, 2000)                      # a clearly better one
+    chosen, auc, gain = churn.choose_score(y, {"expected": base, "model": noise})
+    assert chosen == "expected" and gain["model"][1] <= 0 < gain["model"][2]
+    chosen, auc, gain = churn.choose_score(y, {"expected": base, "model": noise, "classifier": better})
+    assert chosen == "classifier" and gain["classifier"][1] > 0
+    assert auc["classifier"][0] == pytest.approx(roc_auc_score(y, better), abs=1e-12)
+    assert gain["classifier"][0] == pytest.approx(auc["classifier"][0] - auc["expected"][0], abs=1e-12)
+    worse = -better
+    assert churn.choose_score(y, {"expected": base, "classifier": worse})[0] == "expected"
+
+
+def test_expected_purchases_curve_ranks_as_expected_purchases_and_is_calibrated():
+    rng = np.random.default_rng(1)
+    expected = rng.gamma(0.5, 1.0, 5000)
+    p_churn = np.exp(-expected)                               # Poisson: chance of no purchase
+    churned = rng.random(5000) < p_churn
+    curve = churn.ExpectedPurchasesRisk().fit(expected, churned)
+    risk = curve.predict_risk(expected)
+    assert curve.slope_ < 0
+    assert roc_auc_score(churned, risk) == pytest.approx(roc_auc_score(churned, -expected), abs=1e-12)
+    # logistic with an intercept: the mean prediction equals the observed churn rate at the optimum
+    assert risk.mean() == pytest.approx(churned.mean(), abs=1e-4)
+    # soft labels: fitted to probabilities instead of outcomes
+    soft = churn.ExpectedPurchasesRisk().fit(expected, p_churn).predict_risk(expected)
+    assert soft.mean() == pytest.approx(p_churn.mean(), abs=1e-4)
+    assert np.abs(soft - p_churn).max() < 0.15
 
 
 # ------------------------------------------------------------ hand-made features
@@ -189,12 +238,16 @@ def test_design_matrix_neutral_values_for_one_time_buyers(small):
     assert not x.isna().any().any()
 
 
-def test_too_little_history_falls_back_to_the_model(small):
-    model = churn.ChurnRisk(window_days=30).fit(small, "2024-03-01")
-    assert model.method_ == "model" and model.classifier_ is None
+def test_too_little_history_falls_back_to_expected_purchases(small):
+    feats = pd.DataFrame({"expected_window": [0.1, 2.0, 0.5, 1.0], "p_no_purchase": [0.9, 0.2, 0.6, 0.4]})
+    model = churn.ChurnRisk(window_days=30).fit(small, "2024-03-01", features=feats)
+    assert model.method_ == "expected" and model.backtest_ is None and model.classifier_ is None
     assert model.n_train_ == 1  # only A had bought by 2024-01-31
-    feats = pd.DataFrame({"p_no_purchase": [0.25, 0.75]})
-    assert model.predict(feats).tolist() == [0.25, 0.75]
+    risk = model.predict(feats)
+    assert list(np.argsort(-risk)) == [0, 2, 3, 1]  # fewer expected purchases = riskier
+    assert risk.mean() == pytest.approx(feats["p_no_purchase"].mean(), abs=1e-4)
+    assert "too short to backtest" in model.method_note("en")
+    assert "2024-01-31" in model.method_note("en") and "2024-03-01" in model.method_note("en")
 
 
 # ------------------------------------------------------------ bands, metrics, list
@@ -218,6 +271,16 @@ def test_risk_bands_by_default_are_relative():
     assert churn.risk_bands(risk, churn.DEFAULT_THRESHOLDS).eq("high").all()
     with pytest.raises(ValueError):
         churn.band_thresholds(risk, (0.8, 0.5))
+
+
+def test_bands_are_named_by_their_range_of_churn_probability():
+    assert churn.band_labels((0.52, 0.77), "zh") == {
+        "high": "流失概率 77–100%", "medium": "流失概率 52–77%", "low": "流失概率 0–52%"}
+    assert churn.band_labels((0.52, 0.77), "en")["high"] == "churn probability 77–100%"
+    # cut-offs that round alike get a decimal, so the ranges stay apart
+    assert churn.band_ranges((0.771, 0.774)) == {"high": "77.4–100%", "medium": "77.1–77.4%", "low": "0–77.1%"}
+    # the keys of churn_band stay high / medium / low; their plain names no longer claim "low risk"
+    assert churn.t("churn.low", "zh") != "低风险" and churn.t("churn.low", "en") != "Low risk"
 
 
 def test_auc_and_delong_interval_by_hand():

@@ -12,6 +12,14 @@ A failing notebook is recorded as ``failed`` with a one-sentence error, keeps it
 executed copy, and gets an HTML showing its outputs up to the failure and the
 error sentence (never a traceback); the other notebooks still run.
 
+Reports degrade, they do not vanish. Inside a notebook, a section that cannot
+be computed shows one sentence and the rest stands
+(:mod:`crmkit.dashboard.sections`); the manifest lists those sentences under
+``sections_skipped``. A report with nothing to report on is not run at all:
+:data:`SKIP_RULES` gives, per notebook, the reason it has no subject (a store
+without campaigns has no campaign to review); it is recorded as ``skipped``
+with that ``reason``, writes no files, and does not make the run fail.
+
 Everything is written into a hidden staging folder beside the target, which
 then replaces ``<out>/<as_of>/`` as a whole: a run never leaves half-written
 files, and re-running replaces the earlier output cleanly (the folder and its
@@ -89,6 +97,10 @@ body, .jp-RenderedHTMLCommon, .jp-RenderedText pre {
 .jp-RenderedImage img { max-width: 100%; height: auto; }
 .crmkit-error { border-left: 4px solid #c0392b; background: #fdecea; padding: 8px 12px;
                 color: #7b241c; font-size: 15px; }
+.crmkit-warning { border-left: 4px solid #d4a017; background: #fdf6e3; padding: 8px 12px;
+                  color: #6b4f00; margin: 6px 0; }
+.crmkit-note { border-left: 4px solid #7f8c8d; background: #f4f6f6; padding: 8px 12px;
+               color: #34495e; margin: 6px 0; }
 """
 _HIDDEN_TAGS = {"hide-in-report", "papermill-error-cell-tag"}
 _H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1>", re.S | re.I)
@@ -118,6 +130,70 @@ def notebook_parameters(name: str) -> dict:
     import papermill
 
     return {k: v["default"] for k, v in papermill.inspect_notebook(str(notebook_path(name))).items()}
+
+
+def _parameters_cell(name: str) -> str:
+    """The source of the cell tagged ``parameters`` in notebook ``name`` (empty when there is none)."""
+    nb = json.loads(notebook_path(name).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            return "".join(source) if isinstance(source, list) else source
+    return ""
+
+
+def parameter_docs(names: list[str] | tuple[str, ...] = NOTEBOOKS) -> dict[str, dict]:
+    """Every parameter of the notebooks ``names``, read from their ``parameters`` cells.
+
+    Returns ``{name: {"default": source text, "help": the comment after it,
+    "notebooks": [...], "defaults": {notebook: source text}}}`` in the order
+    the parameters first appear (``default`` is the first notebook's). The
+    cells are read as JSON and parsed with :mod:`ast` and :mod:`tokenize`
+    (papermill's own inspection costs seconds of imports, and ``crmkit
+    report --help`` is built from this); a test checks that both agree.
+    """
+    import ast
+    import tokenize
+
+    out: dict[str, dict] = {}
+    for nb_name in names:
+        source = _parameters_cell(nb_name)
+        comments = {}
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+        lines = source.splitlines()
+        for node in ast.parse(source).body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)):
+                continue
+            key = node.targets[0].id
+            default = ast.get_source_segment(source, node.value) or lines[node.lineno - 1].split("=", 1)[1].strip()
+            entry = out.setdefault(key, {"default": default, "help": "", "notebooks": [], "defaults": {}})
+            entry["help"] = entry["help"] or comments.get(node.end_lineno, "")
+            entry["notebooks"].append(nb_name)
+            entry["defaults"][nb_name] = default
+    return out
+
+
+def parameters_help(names: list[str] | tuple[str, ...] = NOTEBOOKS) -> str:
+    """The list of report parameters for ``crmkit report --help``: name, default, meaning, notebooks.
+
+    Generated from the notebooks' ``parameters`` cells (:func:`parameter_docs`),
+    so that it lists every parameter and cannot drift from them.
+    """
+    docs = parameter_docs(names)
+    rows = []
+    for key, doc in docs.items():
+        if key in ("db", "as_of"):  # set by --db and --as-of
+            continue
+        where = "all reports" if len(doc["notebooks"]) == len(names) else ", ".join(doc["notebooks"])
+        others = [f"{nb}: {d}" for nb, d in doc["defaults"].items() if d != doc["default"]]
+        if others:
+            where += "; default " + ", ".join(others)
+        rows.append((key, doc["default"], f"{doc['help']} [{where}]" if doc["help"] else f"[{where}]"))
+    width = max(len(f"{k}={d}") for k, d, _ in rows) + 2
+    return "\n".join(f"  {f'{k}={d}':<{width}}{h}" for k, d, h in rows)
 
 
 def check_kernel() -> None:
@@ -219,9 +295,12 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
 
 @dataclass
 class NotebookRun:
-    """Outcome of one notebook: ``status`` is ``ok`` or ``failed``; ``error`` one sentence.
+    """Outcome of one notebook: ``status`` is ``ok``, ``failed`` or ``skipped``; ``error`` one sentence.
 
-    ``html`` and ``ipynb`` are file names in the report folder, None when not written.
+    ``html`` and ``ipynb`` are file names in the report folder, None when not
+    written. ``reason`` says in one sentence why a ``skipped`` notebook was not
+    run. ``sections_skipped`` lists the sections that stepped aside, each
+    ``{"section": heading, "sentence": ...}``.
     """
 
     name: str
@@ -231,11 +310,43 @@ class NotebookRun:
     parameters: dict
     html: str | None
     ipynb: str | None
+    reason: str | None = None
+    sections_skipped: list | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "error": self.error,
+        return {"name": self.name, "status": self.status, "error": self.error, "reason": self.reason,
                 "duration_s": self.duration_s, "html": self.html, "ipynb": self.ipynb,
-                "parameters": self.parameters}
+                "sections_skipped": list(self.sections_skipped or []), "parameters": self.parameters}
+
+
+def _campaign_review_subject(con: duckdb.DuckDBPyConnection, parameters: dict) -> str | None:
+    from .dashboard.campaign import campaign_skip_reason
+
+    return campaign_skip_reason(con, parameters["as_of"], parameters.get("campaign_id"))
+
+
+#: Per notebook, a function of (store, parameters) giving why the report has nothing to report on
+#: (one sentence), or None when it does; such a notebook is skipped, not failed.
+SKIP_RULES = {"campaign_review": _campaign_review_subject}
+
+
+def skip_reason(con: duckdb.DuckDBPyConnection, name: str, parameters: dict) -> str | None:
+    """Why notebook ``name`` has nothing to report on with ``parameters`` (:data:`SKIP_RULES`), or None."""
+    rule = SKIP_RULES.get(name)
+    return rule(con, parameters) if rule is not None else None
+
+
+def sections_skipped(nb: nbformat.NotebookNode) -> list[dict]:
+    """The sections of an executed notebook that stepped aside (:mod:`crmkit.dashboard.sections`)."""
+    from .dashboard.sections import SKIPPED_KEY
+
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            mark = out.get("metadata", {}).get(SKIPPED_KEY, {}).get("section_skipped")
+            if mark:
+                found.append(dict(mark))
+    return found
 
 
 def error_sentence(ename: str, evalue: str) -> str:
@@ -365,16 +476,20 @@ def run_notebook(name: str, parameters: dict, out_dir: Path) -> NotebookRun:
         error = error_sentence(err.ename, err.evalue)
     except Exception as err:  # kernel died, timed out or would not start
         error = error_sentence(type(err).__name__, str(err))
+    skipped = []
     if ipynb.exists():
         try:
-            html_text = to_html(nbformat.read(ipynb, as_version=4), lang=parameters.get("lang", "zh"))
+            executed = nbformat.read(ipynb, as_version=4)
+            skipped = sections_skipped(executed)
+            html_text = to_html(executed, lang=parameters.get("lang", "zh"))
         except Exception as err:  # noqa: BLE001 - one report's HTML must not stop the others
             error = error or "HTML export: " + error_sentence(type(err).__name__, str(err))
         else:
             _write_atomic(out_dir / f"{name}.html", html_text)
     html = out_dir / f"{name}.html"
     return NotebookRun(name, "failed" if error else "ok", error, round(time.monotonic() - t0, 1), parameters,
-                       html.name if html.exists() else None, ipynb.name if ipynb.exists() else None)
+                       html.name if html.exists() else None, ipynb.name if ipynb.exists() else None,
+                       sections_skipped=skipped)
 
 
 def run_reports(db, as_of, names: list[str] | None = None, params: dict | None = None,
@@ -395,8 +510,9 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     dict
         The manifest (also written as ``manifest.json``): ``as_of``, ``parameters``,
         ``crmkit_version``, ``data_fingerprint``, ``started_at``, ``duration_s``,
-        ``status`` and ``notebooks`` (name, status, error, duration_s, html, ipynb,
-        parameters).
+        ``status`` (``failed`` when a notebook failed; skipped ones do not count) and
+        ``notebooks`` (name, status, error, reason, duration_s, html, ipynb,
+        sections_skipped, parameters).
     """
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -409,6 +525,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     con = connect(db_path, read_only=True)
     try:
         fingerprint = data_fingerprint(con)
+        reasons = {name: skip_reason(con, name, plan[name]) for name in names}
     finally:
         con.close()  # kernels open the store themselves, read-only
 
@@ -420,6 +537,10 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
         runs = []
         with Progress("report", total=len(names), enabled=progress) as bar:
             for name in names:
+                if reasons[name]:
+                    runs.append(NotebookRun(name, "skipped", None, 0.0, plan[name], None, None, reasons[name]))
+                    bar.step(f"{name} skipped: {reasons[name]}")
+                    continue
                 bar.step(f"{name} running")
                 run = run_notebook(name, plan[name], staging)
                 runs.append(run)
@@ -432,7 +553,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
             "data_fingerprint": fingerprint,
             "started_at": started,
             "duration_s": round(time.monotonic() - t0, 1),
-            "status": "failed" if any(r.status != "ok" for r in runs) else "ok",
+            "status": "failed" if any(r.status == "failed" for r in runs) else "ok",
             "notebooks": [r.to_dict() for r in runs],
         }
         _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))

@@ -198,7 +198,7 @@ def test_choose_campaign_and_campaigns_ended(con):
 def test_total_value_sentence():
     total = pd.Series({"clv": 314554.3, "clv_low": 302441.4, "clv_high": 327152.2, "members": 2865.0})
     assert dashboard.total_value_html(total, 365, 0.9, "en") == (
-        "<p>Total customer lifetime value (CLV) over the next 365 days: ¥314,554, 90% interval "
+        "<p>Total customer lifetime value (CLV) over the next 365 days: ¥314,554, 90% prediction interval "
         "¥302,441 – ¥327,152, over 2,865 members who have bought.</p>")
 
 

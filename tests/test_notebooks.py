@@ -76,6 +76,10 @@ def test_every_report_runs_and_reads_like_a_report(base, lang):
         assert f"<h1>{title}</h1>" in html and f"<title>{title}</title>" in html, entry["name"]
         assert "data:image/png;base64," in html  # charts embedded
         assert "Traceback" not in html and 'class="crmkit-error"' not in html
+        # the demo chain has enough history, campaigns and dropout: every section stands, nothing to explain
+        assert entry["sections_skipped"] == [] and entry["status"] == "ok", entry["name"]
+        assert 'class="crmkit-warning"' not in html and "almost no dropout" not in html, entry["name"]
+        assert "几乎看不到会员流失" not in html and "shortened from" not in html, entry["name"]
         assert "dashboard." not in html and "from crmkit" not in html  # no code
         assert not re.search(r"<div[^>]*(jp-CodeCell|jp-InputArea)", html), entry["name"]
         assert not NETWORK.search(html), entry["name"]

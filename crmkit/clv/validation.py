@@ -9,17 +9,30 @@ into ``ax`` or a new figure) and returns the figure:
 - :func:`tracking`: cumulative repeat purchases of the calibration cohort
   over calibration and holdout, actual vs model (FHL 2005, figure 2);
 - :func:`p_alive_history`: one member's P(alive) day by day;
-- :func:`compare_models`: the transaction models side by side on holdout error.
+- :func:`compare_models`: the transaction models side by side on holdout error;
+- :func:`fit_window`: a holdout or backtest window that fits the history.
+
+Windows fit the history. The *history* as of a date is the number of days
+from the first purchase day (a day with a purchase line, up to that date) to
+that date. A holdout of ``holdout_days`` needs data before it to fit the
+model on: on a short history the window shrinks to at most a share of the
+history (a third for the model's holdout, half for the churn check, so that
+at least as much data precedes it), and when even that is shorter than
+:data:`MIN_WINDOW_DAYS` the check steps aside with one sentence
+(:class:`WindowTooShort`).
 """
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .. import i18n
-from ..errors import CrmkitError, ModelError
+from ..errors import CrmkitError, ModelError, NoInteriorMaximum
 from ..rfm import as_date, compress, period_days, purchase_days, purchase_timeline
 from ..viz import fmt_pct, int_formatter, new_figure
 from . import MODELS
@@ -45,7 +58,117 @@ i18n.register({
     "clv.model_comparison": ("模型比较：验证期误差", "Model comparison: holdout error"),
     "clv.total_error": ("总量误差", "total error"),
     "clv.per_member": ("每位会员的购买次数", "Purchases per member"),
+    "clv.fallback_row": ("不含流失的模型：{models} 在这些数据上没有内部最优解，故改用此模型",
+                         "the model without dropout, used because {models} {have} no interior maximum on "
+                         "these data"),
+    "window.holdout": ("留出期", "holdout period"),
+    "window.churn": ("流失检验窗口", "churn-check window"),
+    "window.shrunk.holdout": (
+        "留出期由 {wanted} 天缩短为 {days} 天，以适应 {history} 天的历史数据：模型用此前的 {before} 天拟合。",
+        "The holdout period is shortened from {wanted} to {days} days to fit the {history} days of history, "
+        "so that the model is fitted on the {before} days before it."),
+    "window.shrunk.churn": (
+        "流失检验的窗口由 {wanted} 天缩短为 {days} 天，以适应 {history} 天的历史数据：会员按此前的 {before} 天"
+        "评分，流失指此后 {days} 天内无购买。",
+        "The churn check's window is shortened from {wanted} to {days} days to fit the {history} days of "
+        "history: members are scored on the {before} days before it, and churn means no purchase in the "
+        "{days} days after."),
+    "window.too_short": (
+        "截至 {as_of} 的历史数据只有 {history} 天，不足以做这项检验：{what}最多占历史的 {share}（{cap} 天），"
+        "少于最短的 {minimum} 天。",
+        "The history up to {as_of} covers only {history} days, too short for this check: its {what} may take "
+        "at most {share} of it ({cap} days), less than the {minimum}-day minimum."),
+    "window.no_history": ("截至 {as_of} 没有任何购买，无法做这项检验。",
+                          "There is no purchase up to {as_of}, so this check cannot be made."),
+    "window.share.3": ("三分之一", "a third"),
+    "window.share.2": ("一半", "half"),
 })
+
+#: The shortest holdout or backtest window, in days, below which a check steps aside.
+MIN_WINDOW_DAYS = 28
+#: Share of the history a window may take at most: the model's holdout, the churn check.
+HOLDOUT_SHARE, CHURN_SHARE = 1 / 3, 1 / 2
+
+
+class WindowTooShort(CrmkitError):
+    """The history is too short for a holdout or backtest window; ``sentences`` holds it in zh and en."""
+
+    def __init__(self, sentences: dict[str, str]):
+        self.sentences = dict(sentences)
+        super().__init__(self.sentences["en"])
+
+
+@dataclass(frozen=True)
+class Window:
+    """A holdout or backtest window that fits the history (see the module docstring).
+
+    ``days`` is the window used, ``wanted`` the window asked for,
+    ``history_days`` the days from the first purchase day to ``as_of``, and
+    ``kind`` "holdout" or "churn". The window is ``start`` (exclusive, the
+    calibration end) to ``as_of`` (inclusive).
+    """
+
+    as_of: dt.date
+    days: int
+    wanted: int
+    history_days: int
+    kind: str = "holdout"
+
+    @property
+    def shrunk(self) -> bool:
+        """Whether the window is shorter than asked, to fit the history."""
+        return self.days < self.wanted
+
+    @property
+    def start(self) -> dt.date:
+        """The last day before the window: the end of the calibration period."""
+        return self.as_of - dt.timedelta(days=self.days)
+
+    def note(self, lang: str = "zh") -> str | None:
+        """One sentence when the window was shortened to fit the history, else None."""
+        if not self.shrunk:
+            return None
+        return i18n.t(f"window.shrunk.{self.kind}", lang).format(
+            wanted=f"{self.wanted:,}", days=f"{self.days:,}", history=f"{self.history_days:,}",
+            before=f"{self.history_days - self.days:,}")
+
+
+def history_days(con, as_of, *, table: str = "transactions") -> int | None:
+    """Days from the first purchase day up to ``as_of`` to ``as_of`` (None when there is no purchase)."""
+    as_of = as_date(as_of, "as_of")
+    first = con.execute(
+        f"SELECT CAST(min(order_time) AS DATE) FROM \"{table}\" WHERE order_time < $end "
+        "AND member_id IS NOT NULL AND coalesce(txn_type, 'sale') <> 'return'",
+        {"end": dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())}).fetchall()[0][0]
+    return None if first is None else (as_of - first).days
+
+
+def fit_window(con, as_of, days: int, *, kind: str = "holdout", share: float | None = None,
+               minimum: int = MIN_WINDOW_DAYS, table: str = "transactions") -> Window:
+    """The window of ``days`` before ``as_of``, shrunk to at most ``share`` of the history.
+
+    ``kind`` is "holdout" (the model's validation; ``share`` defaults to
+    :data:`HOLDOUT_SHARE`) or "churn" (the churn check; :data:`CHURN_SHARE`).
+    Raises :class:`WindowTooShort` (one sentence in zh and en) when the
+    shrunk window would be shorter than ``minimum`` days.
+    """
+    as_of = as_date(as_of, "as_of")
+    wanted = int(days)
+    if wanted <= 0:
+        raise CrmkitError(f"a {kind} window must be a positive number of days, not {days!r}.")
+    share = share if share is not None else (CHURN_SHARE if kind == "churn" else HOLDOUT_SHARE)
+    history = history_days(con, as_of, table=table)
+    if history is None:
+        raise WindowTooShort({lang: i18n.t("window.no_history", lang).format(as_of=as_of) for lang in i18n.LANGS})
+    cap = int(math.floor(history * share))
+    used = min(wanted, cap)
+    if used < minimum:
+        share_key = f"window.share.{round(1 / share)}"
+        raise WindowTooShort({lang: i18n.t("window.too_short", lang).format(
+            as_of=as_of, history=f"{history:,}", what=i18n.t(f"window.{kind}", lang),
+            share=i18n.t(share_key, lang) if round(1 / share) in (2, 3) else f"{share:.0%}",
+            cap=f"{cap:,}", minimum=minimum) for lang in i18n.LANGS})
+    return Window(as_of, used, wanted, history, kind)
 
 
 def _figure(ax):
@@ -199,39 +322,65 @@ def plot_p_alive_history(table: pd.DataFrame, *, lang: str = "zh", ax=None):
     return fig
 
 
-def compare_models(ch: pd.DataFrame, models: Sequence[str] = tuple(MODELS)) -> pd.DataFrame:
+def compare_models(ch: pd.DataFrame, models: Sequence[str] = tuple(MODELS), *, lang: str = "en") -> pd.DataFrame:
     """Fit each transaction model on the calibration period and score it on the holdout.
 
     Returns one row per model (by label): ``log_likelihood``, ``aic``,
     ``expected_total``, ``actual_total``, ``total_error`` (expected / actual - 1),
     ``mae`` and ``rmse`` of the members' holdout purchases, and ``note``
-    (why a model could not be fitted, else empty).
+    (why a model could not be fitted, else empty). When some of the models
+    have no interior maximum because members do not appear to drop out
+    (:class:`crmkit.errors.NoInteriorMaximum`), their rows say so and one more
+    row, the model they become (the NBD, no dropout), is fitted and scored
+    in their place, its note (in ``lang``) naming them.
     """
+    from .fallback import FALLBACKS
+
     _check_holdout(ch)
     rows = compress(ch)
     actual = ch["frequency_holdout"].to_numpy(dtype=float)
-    records = []
+    records, fell_back = [], {}
     for name in models:
         model = MODELS[name]()
         record = {"model": model.label, "note": ""}
         try:
             model.fit_summary(rows)
+        except NoInteriorMaximum as err:
+            records.append({**record, "note": str(err)})
+            if err.fallback in FALLBACKS:
+                fell_back.setdefault(err.fallback, []).append(model.label)
+            continue
         except ModelError as err:
             records.append({**record, "note": str(err)})
             continue
-        error = model.expected_purchases(ch["duration_holdout"], ch["frequency"], ch["recency"], ch["T"]) - actual
-        records.append({
-            **record,
-            "log_likelihood": model.log_likelihood_,
-            "aic": 2 * len(model.param_names) - 2 * model.log_likelihood_,
-            "expected_total": float(error.sum() + actual.sum()),
-            "actual_total": float(actual.sum()),
-            "total_error": float(error.sum() / actual.sum()) if actual.sum() else np.nan,
-            "mae": float(np.abs(error).mean()),
-            "rmse": float(np.sqrt((error ** 2).mean())),
-        })
+        records.append(_holdout_record(model, record, ch, actual))
+    for name, labels in fell_back.items():
+        model = FALLBACKS[name]()
+        record = {"model": model.label, "note": i18n.t("clv.fallback_row", lang).format(
+            models=", ".join(labels), have="has" if len(labels) == 1 else "have")}
+        try:
+            model.fit_summary(rows)
+        except ModelError as err:
+            records.append({**record, "note": str(err)})
+            continue
+        records.append(_holdout_record(model, record, ch, actual))
     columns = ["log_likelihood", "aic", "expected_total", "actual_total", "total_error", "mae", "rmse", "note"]
     return pd.DataFrame.from_records(records, index="model").reindex(columns=columns)
+
+
+def _holdout_record(model: RepeatBuyingModel, record: dict, ch: pd.DataFrame, actual: np.ndarray) -> dict:
+    """The row of :func:`compare_models` for a fitted model."""
+    error = model.expected_purchases(ch["duration_holdout"], ch["frequency"], ch["recency"], ch["T"]) - actual
+    return {
+        **record,
+        "log_likelihood": model.log_likelihood_,
+        "aic": 2 * len(model.param_names) - 2 * model.log_likelihood_,
+        "expected_total": float(error.sum() + actual.sum()),
+        "actual_total": float(actual.sum()),
+        "total_error": float(error.sum() / actual.sum()) if actual.sum() else np.nan,
+        "mae": float(np.abs(error).mean()),
+        "rmse": float(np.sqrt((error ** 2).mean())),
+    }
 
 
 def plot_model_comparison(table: pd.DataFrame, *, lang: str = "zh", ax=None):

@@ -8,24 +8,31 @@ from ..store import default_db_path
 
 
 def register(subparsers) -> None:
-    from ..reports import NOTEBOOKS
+    from ..reports import NOTEBOOKS, parameters_help
 
+    try:
+        listed = parameters_help()
+    except (CrmkitError, OSError, ValueError, SyntaxError) as err:  # notebooks missing or unreadable: the
+        listed = f"  (cannot list them: {err})"                      # other commands must still start
     p = subparsers.add_parser(
         "report", help="run the report notebooks with papermill into DIR/<as_of>/",
         description="Run the report notebooks (papermill, kernel python3) and write, into "
                     "DIR/<as_of>/, each executed .ipynb, an HTML without code and a manifest.json. "
-                    "Exits non-zero when any notebook fails; the others still run.",
+                    "A section that cannot be computed shows one sentence and the rest of its report "
+                    "stands; a report with nothing to report on (campaign_review on a store without "
+                    "campaigns) is skipped with its reason. Exits non-zero when any notebook fails; "
+                    "the others still run.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="notebooks: " + ", ".join(NOTEBOOKS) + "\n"
+               "parameters (--param K=V; the notebooks' parameters cells, with their defaults):\n"
+               + listed + "\n"
                "example: crmkit report --db data/crm.duckdb --as-of 2026-06-30 --param lang=en")
     p.add_argument("names", nargs="*", metavar="NAME", help="notebooks to run (default: all)")
     p.add_argument("--db", default=None, metavar="PATH",
                    help="member store (default: $CRMKIT_DB or data/crm.duckdb)")
     p.add_argument("--as-of", required=True, metavar="DATE", help="report date, YYYY-MM-DD")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="notebook parameter, repeatable: lang=zh|en, period=month|quarter|year, "
-                        "region=华东, store_id=S001, campaign_id=C001, horizon_days=365, "
-                        "discount_rate=0.10 (annual), margin=0.30")
+                   help="notebook parameter, repeatable (e.g. lang=en); every parameter is listed below")
     p.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default: reports)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -38,9 +45,15 @@ def run(args) -> int:
     manifest = run_reports(args.db or default_db_path(), args.as_of, args.names, params, args.out,
                            progress=not args.quiet)
     folder = f"{args.out}/{manifest['as_of']}"
-    failed = [n for n in manifest["notebooks"] if n["status"] != "ok"]
-    print(f"{len(manifest['notebooks']) - len(failed)} of {len(manifest['notebooks'])} reports written "
+    failed = [n for n in manifest["notebooks"] if n["status"] == "failed"]
+    written = [n for n in manifest["notebooks"] if n["status"] == "ok"]
+    print(f"{len(written)} of {len(manifest['notebooks'])} reports written "
           f"to {folder}/ in {manifest['duration_s']:.1f}s (manifest.json).")
+    for n in manifest["notebooks"]:
+        if n["status"] == "skipped":
+            print(f"{n['name']} skipped: {n['reason']}")
+        for part in n.get("sections_skipped") or []:
+            print(f"{n['name']}: section {part['section']!r} stepped aside: {part['sentence']}")
     if failed:
         raise CrmkitError("; ".join(f"{n['name']} failed: {n['error']}" for n in failed)
                           + f" (executed notebooks kept in {folder}/).")

@@ -10,23 +10,30 @@ intervals, personal data masked.
 - :mod:`.header`: the store, the report period, the title block, filters;
 - :mod:`.kpi`: this period against the previous one, growth, rankings;
 - :mod:`.value`: fitted models, total CLV, scores for the value pyramid;
-- :mod:`.campaign`: one campaign's verdict, lifts and totals.
+- :mod:`.campaign`: one campaign's verdict, lifts and totals;
+- :mod:`.sections`: sections that step aside with one sentence instead of failing
+  the report, and the data warnings at the top of a report.
 """
 from __future__ import annotations
 
-from .campaign import (campaign_header_html, campaign_lifts, campaign_overview, campaign_totals,
-                       campaigns_ended, choose_campaign, verdict_html)
+from .campaign import (campaign_header_html, campaign_lifts, campaign_overview, campaign_skip_reason,
+                       campaign_totals, campaigns_ended, choose_campaign, verdict_html)
 from .header import (PERIODS, data_span, days_before, header, header_html, open_store, report_period,
                      scope_note, store_path, unit_filter)
 from .kpi import (GROWTH_COLUMNS, HEADLINE_KPIS, kpi_comparison, kpi_row, monthly_growth, plot_growth,
                   plot_ranking, ranking)
 from .tables import (COLUMNS, Col, column_label, format_table, heading, numeric_columns, show_html, show_note,
                      show_table, table_html)
-from .value import model_caption, show_model, total_value_html, use_scores
+from .sections import (SectionUnavailable, data_warnings, needs, note_html, section, show_notes, show_skipped,
+                       show_warnings, skipped_sentence)
+from .value import (NO_DROPOUT_P_ALIVE, fit_note, model_caption, no_dropout_note, show_band_counts, show_score_choice,
+                    show_model, show_validation, total_value_html, use_scores)
 
 __all__ = [
-    "COLUMNS", "Col", "GROWTH_COLUMNS", "HEADLINE_KPIS", "PERIODS",
-    "campaign_header_html", "campaign_lifts", "campaign_overview", "campaign_totals", "campaigns_ended",
+    "COLUMNS", "Col", "GROWTH_COLUMNS", "HEADLINE_KPIS", "NO_DROPOUT_P_ALIVE", "PERIODS", "SectionUnavailable",
+    "campaign_header_html", "campaign_lifts", "campaign_overview", "campaign_skip_reason", "campaign_totals",
+    "campaigns_ended", "data_warnings", "fit_note", "needs", "no_dropout_note", "note_html", "section",
+    "show_band_counts", "show_score_choice", "show_notes", "show_skipped", "show_validation", "show_warnings", "skipped_sentence",
     "choose_campaign", "column_label", "data_span", "days_before", "format_table", "header", "header_html",
     "heading", "kpi_comparison", "kpi_row", "model_caption", "monthly_growth", "numeric_columns", "open_store",
     "plot_growth", "plot_ranking", "ranking", "report_period", "scope_note", "show_html", "show_model", "show_note",

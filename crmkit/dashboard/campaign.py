@@ -121,6 +121,32 @@ def choose_campaign(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str | No
     return row[0]
 
 
+def campaign_skip_reason(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str | None = None) -> str | None:
+    """Why there is no campaign to review as of ``as_of``, in one sentence; None when there is one.
+
+    A named ``campaign_id`` is always reviewed (an unknown one fails loudly in
+    the report). Otherwise the report reviews the campaign that ended last
+    (:func:`choose_campaign`), and there is none when the store holds no
+    campaigns or none has ended by ``as_of``: ``crmkit report`` then skips
+    the campaign report, names it as skipped with this reason, and exits 0.
+    """
+    if campaign_id not in (None, ""):
+        return None
+    d = as_date(as_of)
+    try:
+        total, ended, first_end = con.execute(
+            'SELECT count(*), count(*) FILTER (WHERE "end" <= $d), min("end") FROM campaigns', {"d": d}).fetchone()
+    except duckdb.CatalogException:  # a store without the campaigns table
+        total, ended, first_end = 0, 0, None
+    if total == 0:
+        return "the store holds no campaigns, so there is no campaign to review."
+    if ended == 0:
+        first = f" (the first ends {first_end})" if first_end is not None else ""
+        return (f"no campaign has ended by {d}{first}, so there is none to review yet; "
+                f"name one with --param campaign_id=… to review it before it ends.")
+    return None
+
+
 def campaigns_ended(con: duckdb.DuckDBPyConnection, start, end) -> list[str]:
     """Ids of the campaigns whose end date is within ``start``..``end``, by end date."""
     return [r[0] for r in con.execute(

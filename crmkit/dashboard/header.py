@@ -143,10 +143,19 @@ def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tupl
 
 
 def header(con: duckdb.DuckDBPyConnection, title_key: str, as_of, lang: str = "zh", *,
-           period: tuple | None = None, **filters) -> None:
-    """Display the title block of a report (see :func:`header_html`)."""
+           period: tuple | None = None, value: bool = False, **filters) -> None:
+    """Display the title block of a report (see :func:`header_html`) and the data warnings under it.
+
+    The warnings (:func:`crmkit.dashboard.sections.data_warnings`) are one
+    sentence each: an as-of outside the data in every report, and with
+    ``value`` (reports that show customer value) outlier orders' share of
+    sales and amounts that are all zero.
+    """
+    from .sections import data_warnings, show_warnings
+
     show_html(header_html(t(title_key, lang), data_span(con, as_of), as_of, lang, period=period,
                           filters=filters))
+    show_warnings(data_warnings(con, as_of, lang, value=value))
 
 
 def unit_filter(region: str | None, store_id: str | None) -> tuple[str | None, str | None]:

@@ -13,22 +13,34 @@ from crmkit.rfm import calibration_holdout
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"  # CDNOW: weeks 1–39 calibrate, weeks 40–78 hold out
 
 
-def load_cdnow(con, path):
-    """CDNOW_sample.txt (headerless, whitespace: id, original id, yyyymmdd, CDs, dollars) as transactions."""
-    raw = pd.read_csv(path, sep=r"\s+", header=None, names=["id", "original_id", "day", "cds", "dollars"],
-                      dtype={"id": str, "day": str})
-    tx = pd.DataFrame({
-        "member_id": raw["id"],
-        "order_id": raw["id"] + "-" + raw.index.astype(str),
+def cdnow_transactions(path) -> pd.DataFrame:
+    """CDNOW_sample.txt (headerless, whitespace: id, original id, yyyymmdd, CDs, dollars) or
+    CDNOW_master.txt (a header line, then id, yyyymmdd, CDs, dollars) as canonical transactions."""
+    raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str)
+    raw = raw[raw[raw.columns[-3]].str.isdigit()].reset_index(drop=True)  # the master's header line
+    ids, days, cds, dollars = raw[0], raw[raw.columns[-3]], raw[raw.columns[-2]], raw[raw.columns[-1]]
+    return pd.DataFrame({
+        "member_id": ids,
+        "order_id": ids + "-" + raw.index.astype(str),
         "line_no": 1,
-        "order_time": pd.to_datetime(raw["day"], format="%Y%m%d"),
-        "quantity": raw["cds"].astype(float),
-        "amount": raw["dollars"].astype(float),
+        "order_time": pd.to_datetime(days, format="%Y%m%d"),
+        "quantity": cds.astype(float),
+        "amount": dollars.astype(float),
         "txn_type": "sale",
     })
-    con.register("_cdnow", tx)
-    con.execute("INSERT INTO transactions BY NAME SELECT * FROM _cdnow")
-    con.unregister("_cdnow")
+
+
+def store_of(tx: pd.DataFrame, con=None):
+    """``tx`` inserted into the transactions of ``con`` (a new in-memory store by default)."""
+    con = crmkit.connect(":memory:") if con is None else con
+    con.register("_tx", tx)
+    con.execute("INSERT INTO transactions BY NAME SELECT * FROM _tx")
+    con.unregister("_tx")
+    return con
+
+
+def load_cdnow(con, path):
+    store_of(cdnow_transactions(path), con)
 
 
 @pytest.fixture(scope="module")

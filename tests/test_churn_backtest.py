@@ -14,37 +14,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-import crmkit
 from crmkit import churn
 from crmkit.rfm import calibration_holdout
-
-
-def read_cdnow_master(path) -> pd.DataFrame:
-    """CDNOW_master.txt (a header line, then whitespace: id, yyyymmdd, CDs, dollars) as transactions."""
-    raw = pd.read_csv(path, sep=r"\s+", skiprows=1, header=None, names=["id", "day", "cds", "dollars"],
-                      dtype={"id": str, "day": str})
-    return pd.DataFrame({
-        "member_id": raw["id"],
-        "order_id": raw["id"] + "-" + raw.index.astype(str),
-        "line_no": 1,
-        "order_time": pd.to_datetime(raw["day"], format="%Y%m%d"),
-        "quantity": raw["cds"].astype(float),
-        "amount": raw["dollars"].astype(float),
-        "txn_type": "sale",
-    })
-
-
-def store_of(tx: pd.DataFrame) -> duckdb.DuckDBPyConnection:
-    con = crmkit.connect(":memory:")
-    con.register("_tx", tx)
-    con.execute("INSERT INTO transactions BY NAME SELECT * FROM _tx")
-    con.unregister("_tx")
-    return con
+from test_churn import cdnow_transactions, store_of
 
 
 @pytest.fixture(scope="module")
 def master_tx(cdnow_master_path) -> pd.DataFrame:
-    return read_cdnow_master(cdnow_master_path)
+    return cdnow_transactions(cdnow_master_path)
 
 
 @pytest.fixture(scope="module")

@@ -462,7 +462,9 @@ class ScoreBacktest:
 
     def table(self, lang: str = "zh", decimals: int = 3) -> pd.DataFrame:
         """One row per candidate: score (its name), AUC with 95% interval, gain over the baseline, chosen."""
-        rows = [(t(f"churn.score.{k}", lang), *self.auc[k], *self.gain[k], k == self.chosen) for k in self.auc]
+        nothing = (np.nan, np.nan, np.nan)  # the baseline has no gain over itself
+        rows = [(t(f"churn.score.{k}", lang), *self.auc[k], *(self.gain[k] if k != BASELINE else nothing),
+                 k == self.chosen) for k in self.auc]
         out = pd.DataFrame(rows, columns=["score", "auc", "auc_low", "auc_high", "gain", "gain_low", "gain_high",
                                           "chosen"])
         return out.round(decimals)

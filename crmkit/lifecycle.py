@@ -11,7 +11,10 @@ Definitions used everywhere
 - ``as_of`` is inclusive: everything up to the end of that day counts, nothing
   after it (a return made later does not reach back).
 - An order's day is the day of its first line; its amount is net of its
-  returns (sale and return rows share ``order_id``). A *purchase day* is a
+  returns (sale and return rows share ``order_id``, or a credit note names the
+  order it reverses in ``ref_order_id``, see :mod:`crmkit.io.credit_notes`),
+  and a net below half a cent in size is zero, so a fully cancelled order is
+  no purchase, as in :mod:`crmkit.rfm`. A *purchase day* is a
   member-day whose net amount is positive; several orders on one day are one
   purchase day. Recency is in days: ``as_of`` minus the last purchase day.
 - The member universe is the ``members`` table together with every member
@@ -90,12 +93,14 @@ class Query:
 _ACTIVITY = {
     # one row per order: its day and its amount net of the order's returns
     "orders": """
-  SELECT member_id, order_id, min(order_time) AS first_time, CAST(min(order_time) AS DATE) AS day,
-         sum(amount) AS net, arg_min_null(store_id, order_time) AS store_id,
-         arg_min_null(channel, order_time) AS channel
-  FROM transactions
+  SELECT member_id, coalesce(ref_order_id, order_id) AS order_id, min(order_time) AS first_time,
+         CAST(min(order_time) AS DATE) AS day,
+         CASE WHEN abs(sum(amount)) < 0.005 THEN 0.0 ELSE sum(amount) END AS net,
+         arg_min_null(store_id, order_time) AS store_id, arg_min_null(channel, order_time) AS channel
+  -- a store made before ref_order_id existed reads it as NULL
+  FROM (FROM transactions UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS ref_order_id WHERE false)
   WHERE order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
-  GROUP BY member_id, order_id""",
+  GROUP BY ALL""",
     # one row per member-day; net > 0 makes it a purchase day
     "days": """
   SELECT member_id, day, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,

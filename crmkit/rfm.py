@@ -5,10 +5,15 @@ comes back to pandas. The definitions follow the literature (Fader, Hardie &
 Lee 2005, "Counting your customers the easy way"):
 
 - An order is a *purchase* unless returns cancel it: returns net out against
-  the order they refund (same ``order_id``) on that order's day, so an order
-  returned in full is no purchase, while a zero-value sale (a gift, a fully
-  discounted order) is one. A return that matches no order (no ``order_id``)
-  lowers ``revenue`` only.
+  the order they refund on that order's day, so an order returned in full (net
+  below half a cent) is no purchase, while a zero-value sale (a gift, a fully
+  discounted order) is one. A return refunds the order with its ``order_id``,
+  or, for a *credit note* (a return under its own number), the order named in
+  its ``ref_order_id``: the latest sale of the same member with the same
+  product and the opposite quantity and amount, at most 90 days before the
+  credit note, linked at load time by :mod:`crmkit.io.credit_notes`. A partly
+  cancelled order keeps the value of its remaining lines. A return that
+  matches no order lowers ``revenue`` only, on its own day.
 - A *purchase day* is a calendar day with at least one purchase: same-day
   orders merge into one purchase, worth their summed net value. Lines count
   on the day they were rung up; orders are counted by their first line.
@@ -68,9 +73,10 @@ def _days_sql(con: duckdb.DuckDBPyConnection, table: str, until: dt.date,
 
     One aggregation over the lines does it: each line counts on its own day,
     and the few orders with a return (a negative line with the same
-    ``order_id``) are corrected: their lines are taken back and the order is
-    added, net, on the day of its first line, as a purchase if it still nets
-    above zero. Without returns in the window that correction is left out.
+    ``order_id``, or a credit note whose ``ref_order_id`` names it) are
+    corrected: their lines are taken back and the order is added, net, on the
+    day of its first line, as a purchase if it still nets at least half a
+    cent. Without returns in the window that correction is left out.
     """
     try:
         cols = {d[0] for d in con.execute(f'SELECT * FROM "{table}" LIMIT 0').description}
@@ -91,6 +97,8 @@ def _days_sql(con: duckdb.DuckDBPyConnection, table: str, until: dt.date,
         where.append("CAST(member_id AS VARCHAR) = $member")
     first_line = "COALESCE(line_no, 1) <= 1" if "line_no" in cols else "true"
     order_id = "order_id" if "order_id" in cols else "CAST(NULL AS VARCHAR)"
+    if "ref_order_id" in cols and "order_id" in cols:  # a credit note refunds the order it reverses
+        order_id = "coalesce(ref_order_id, order_id)"
     lines = f"""
         SELECT member_id, {order_id} AS order_id, CAST(order_time AS DATE) AS day, order_time, amount,
                greatest(amount, 0.0) AS value, CAST(amount >= 0 AND {first_line} AS INTEGER) AS n_orders
@@ -112,8 +120,8 @@ def _days_sql(con: duckdb.DuckDBPyConnection, table: str, until: dt.date,
             SELECT member_id, day, -value, -n_orders, -amount FROM refunded
             UNION ALL
             SELECT member_id, CAST(min(order_time) AS DATE),
-                   CASE WHEN sum(amount) > 0 THEN sum(amount) ELSE 0.0 END,
-                   CAST(sum(amount) > 0 AS INTEGER), sum(amount)
+                   CASE WHEN sum(amount) >= 0.005 THEN sum(amount) ELSE 0.0 END,
+                   CAST(sum(amount) >= 0.005 AS INTEGER), sum(amount)
             FROM refunded GROUP BY member_id, order_id)
         {daily}"""
 

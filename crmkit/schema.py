@@ -128,6 +128,8 @@ TRANSACTIONS = Table(
         C("coupon_id", "VARCHAR"),
         C("txn_type", "VARCHAR", doc="sale | return"),
         C("source_file", "VARCHAR"),
+        C("ref_order_id", "VARCHAR", doc="on a credit-note line (a return under its own number): the order it "
+                                         "reverses, linked by crmkit.io.credit_notes; NULL otherwise"),
     ),
     key=("order_id", "line_no", "txn_type"),
     doc="One row per order line. Returns and refunds are explicit rows.",

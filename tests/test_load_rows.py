@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from crmkit.errors import InputError
 from crmkit.io import load_files
 
 NOW = dt.datetime(2026, 7, 1)
@@ -94,10 +95,13 @@ def test_products_fill_missing_categories(con, tmp_path, members):
 
 
 def test_unknown_members_are_never_derived_by_accident(con, tmp_path):
+    # every row rejected: the file is not "loaded" (issue 10, item 5), and the sentence says what to do
     orders = write(tmp_path, "orders.csv", "customer_id,order_time,amount\n7,2024-01-31,10\n7,2024-02-01,5\n")
-    report = load(con, orders)
-    assert (report.members, report.files[0].rejected) == (0, 2)
-    assert {r for _, r in quarantine(con)} == {"unknown member"}
+    with pytest.raises(InputError, match=r"orders.csv: none of its 2 rows can be loaded, so nothing was loaded: "
+                                         r"2 have the reason 'unknown member', the first on row 1; .*--derive-members"):
+        load(con, orders)
+    assert con.execute("SELECT count(*) FROM members").fetchone()[0] == 0
+    assert quarantine(con) == []
 
 
 @pytest.mark.parametrize("how", [{"derive_members": True}, {"kind": "transactions+members"}])
@@ -155,12 +159,14 @@ def test_crmkit_member_ids_are_kept_and_synthesized_order_ids_hold_no_personal_d
                    "A7,,2024-01-31,10\nA7,,2024-01-31,10\n,oXYZ123456789,2024-02-01,5\n")
     report = load(con, orders, derive_members=True)
     assert report.members == 2
-    ids = con.execute("SELECT member_id, order_id FROM transactions ORDER BY 2").fetchall()
-    assert [m for m, _ in ids[:2]] == ["A7", "A7"] and ids[0][1] != ids[1][1]
-    assert all("oXYZ" not in o for _, o in ids)
+    ids = con.execute("SELECT member_id, order_id, line_no FROM transactions ORDER BY 2, 3").fetchall()
+    # one order per member and day (issue 10, item 6): A7's two lines of 2024-01-31 are lines 1 and 2 of one order
+    assert [(m, n) for m, _, n in ids[:2]] == [("A7", 1), ("A7", 2)] and ids[0][1] == ids[1][1]
+    assert all("oXYZ" not in o for _, o, _ in ids)
 
 
 def test_a_missing_order_id_is_a_missing_value(con, tmp_path, members):
-    orders = write(tmp_path, "orders.csv", HEAD + ",1,C1,2024-01-31,1,1,\n,1,C2,2024-01-31,1,1,\n")
+    orders = write(tmp_path, "orders.csv", HEAD + ",1,C1,2024-01-31,1,1,\n,1,C2,2024-01-31,1,1,\n"
+                   "O1,1,C1,2024-01-31,1,1,\n")  # one good row: a file with every row rejected fails (issue 10)
     load(con, members, orders)
     assert quarantine(con) == [(1, "missing value: order_id"), (2, "missing value: order_id")]

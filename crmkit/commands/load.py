@@ -1,5 +1,5 @@
-"""``crmkit load FILE... [--db PATH] [--kind KIND] [--map SRC=DST ...] [--encoding ENC] [--derive-members]
-[--json]``: load channel exports into the member store."""
+"""``crmkit load FILE... [--db PATH] [--kind KIND] [--map SRC=DST ...] [--encoding ENC] [--date-format FMT]
+[--derive-members] [--json]``: load channel exports into the member store."""
 from __future__ import annotations
 
 import json
@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
                    help="read column SRC (a header, or a 1-based column number) as field DST, e.g. date=order_time")
     p.add_argument("--encoding", help="text encoding of every file (default: detected UTF-8, BOM or GBK/GB18030)")
+    p.add_argument("--date-format", metavar="FMT",
+                   help="day order of dates that are not year-first, when the values do not tell it: mdy "
+                        "(12/1/10 is 1 December 2010), dmy, or a strptime format such as %%d/%%m/%%Y %%H:%%M")
     p.add_argument("--derive-members", action="store_true",
                    help="create members from transactions whose member is unknown (transaction-only data)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -39,22 +42,43 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 def run(args) -> int:
     report = load_files(args.db or default_db_path(), args.files, kind=args.kind, column_map=parse_map(args.map),
-                        encoding=args.encoding, derive_members=args.derive_members, progress=True)
+                        encoding=args.encoding, derive_members=args.derive_members, progress=True,
+                        date_format=args.date_format)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else summary(report))
     return 0
 
 
+def rules(report: LoadReport) -> list[str]:
+    """One line per loaded file that states the rules applied: encoding, dates, orders, duplicates."""
+    out = []
+    for f in report.files:
+        if f.status != "loaded":
+            continue
+        parts = []
+        if f.encoding_rule:
+            parts.append(f"encoding {f.encoding}, as {f.encoding_rule}")
+        parts += [f"{name} read as {rule}" for name, rule in f.date_rules.items()]
+        if f.order_rule:
+            parts.append(f"orders: {f.order_rule}")
+        if f.duplicate_rule:
+            parts.append(f"duplicates: {f.duplicate_rule}")
+        if parts:
+            out.append(f"{f.path}: " + "; ".join(parts) + ".")
+    return out
+
+
 def summary(report: LoadReport) -> str:
     """The human summary: a table of files, then source records → members."""
-    rows = [("file", "kind", "rows", "accepted", "rejected")]
+    rows = [("file", "kind", "encoding", "rows", "accepted", "rejected")]
     for f in report.files:
         if f.status == "loaded":
-            rows.append((f.path, f.kind, f"{f.rows:,}", f"{f.accepted:,}", f"{f.rejected:,}"))
+            rows.append((f.path, f.kind, f.encoding or "-", f"{f.rows:,}", f"{f.accepted:,}", f"{f.rejected:,}"))
         else:
-            rows.append((f.path, f.kind, "-", "-", f.status))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+            rows.append((f.path, f.kind, f.encoding or "-", "-", "-", f.status))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += rules(report)
     lines += [f"skipped {s['path']}: {s['reason']}" for s in report.skipped]
     lines.append(f"{report.source_records:,} source records → {report.resolved_members:,} members"
                  + (f" ({report.merged_members:,} merged)" if report.merged_members else "")
@@ -69,4 +93,6 @@ def summary(report: LoadReport) -> str:
         lines.append(f"{rejected:,} rows rejected, kept in the quarantine table with their reason: {top}.")
     if report.amount_outliers:  # orders above 1,000 × the median order: loaded, but flagged
         lines.append(f"In the store, {report.amount_outliers.sentence('en')}")
+    if report.credit_notes and (report.credit_notes.linked or report.credit_notes.unlinked):
+        lines.append(report.credit_notes.sentence())
     return "\n".join(lines)

@@ -42,7 +42,9 @@ class Field:
     ``parse`` is one of ``text``, ``id`` (text; a whole number saved as a float, ``123.0``,
     reads as ``123``), ``date``, ``timestamp``, ``number``, ``integer``, ``phone`` or the
     name of a value vocabulary in
-    :data:`VOCABULARIES`. ``no_future`` quarantines dates after the load time.
+    :data:`VOCABULARIES`. ``no_future`` quarantines dates after the load time, and
+    ``since`` (an ISO date) dates before it: :data:`EARLIEST` for the dates of events
+    (orders, joining, coupons...), none for a birth date.
     """
 
     name: str
@@ -50,6 +52,12 @@ class Field:
     aliases: tuple[str, ...] = ()
     required: bool = False
     no_future: bool = False
+    since: str | None = None
+
+
+#: Dates of events before this are quarantined as implausible ("date before 1990: order_time"): a
+#: two-digit year read as a four-digit one (0012-01-10) or a default date (1900-01-01) of a till.
+EARLIEST = "1990-01-01"
 
 
 #: Identity fields and their sources, in the order that picks a record's own id.
@@ -65,7 +73,7 @@ IDENTITY_FIELDS = (
     Field("open_id", "id", aliases=("open_id", "openid", "微信openid", "wx_openid", "小程序openid")),
     Field("user_id", "id", aliases=("user_id", "uid", "用户id", "用户编号", "buyer_id", "买家id", "mall_user_id")),
     Field("card_no", "id", aliases=("card_no", "会员卡号", "卡号", "card_number", "member_card", "vip卡号",
-                              "绑定卡号", "bind_card_no", "bound_card_no", "pos_card_no")),
+                              "绑定卡号", "bind_card_no", "bound_card_no", "pos_card_no", "社保卡号")),
     Field("customer_id", "id", aliases=("customer_id", "cust_id", "客户编号", "客户id")),
     Field("member_id", "id", aliases=("member_id", "crm_member_id")),
 )
@@ -86,10 +94,10 @@ VOCABULARIES: dict[str, tuple[dict[str, tuple[str, ...]], bool]] = {
 }
 
 _STORE_ID = ("store_id", "门店编号", "门店代码", "门店id", "store_code", "shop_id")
-_SKU = ("sku", "商品编码", "商品编号", "货号", "sku_id", "sku_code", "item_id", "product_id", "goods_id")
+_SKU = ("sku", "商品编码", "商品编号", "货号", "sku_id", "sku_code", "item_id", "product_id", "goods_id", "stock_code")
 _CATEGORY = ("category", "品类", "类目", "商品类别", "商品分类", "category_name", "cate_name")
 _ORDER_ID = ("order_id", "小票号", "订单号", "单号", "流水号", "order_no", "receipt_no", "ticket_no",
-             "trade_no", "transaction_id")
+             "trade_no", "transaction_id", "invoice_no")
 _CAMPAIGN_ID = ("campaign_id", "活动编号", "活动id", "campaign_code", "activity_id")
 
 
@@ -151,7 +159,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         F("birth_date", "date", ("birth_date", "出生日期", "生日", "birthday", "birthdate", "dob"), no_future=True),
         F("join_date", "date", ("join_date", "入会日期", "入会时间", "注册时间", "注册日期", "开卡日期", "register_time",
                                 "register_date", "registered_at", "signup_time", "reg_time", "created_at"),
-          no_future=True),
+          no_future=True, since=EARLIEST),
         F("join_store_id", aliases=("join_store_id", "入会门店", "开卡门店", "注册门店", "join_store",
                                     "register_store")),
     ), ("@identity", "phone|name|gender|birth_date|join_date|join_store_id"),
@@ -159,8 +167,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     _kind("campaigns", "campaigns", (
         F("campaign_id", aliases=_CAMPAIGN_ID, required=True),
         F("name", aliases=("name", "活动名称", "campaign_name")),
-        F("start", "date", ("start", "开始日期", "开始时间", "start_date", "begin_date"), required=True),
-        F("end", "date", ("end", "结束日期", "结束时间", "end_date"), required=True),
+        F("start", "date", ("start", "开始日期", "开始时间", "start_date", "begin_date"), required=True, since=EARLIEST),
+        F("end", "date", ("end", "结束日期", "结束时间", "end_date"), required=True, since=EARLIEST),
         F("channel", aliases=("channel", "渠道", "触达渠道")),
         F("cost_per_contact", "number", ("cost_per_contact", "单次触达成本", "触达成本", "contact_cost")),
         F("fixed_cost", "number", ("fixed_cost", "固定成本")),
@@ -173,13 +181,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         F("line_no", "integer", ("line_no", "行号", "序号", "明细行号", "line", "item_no", "item_seq", "line_number")),
         F("order_time", "timestamp", ("order_time", "交易时间", "销售时间", "支付时间", "下单时间", "付款时间", "交易日期",
                                       "pay_time", "paid_at", "order_date", "txn_time", "transaction_time",
-                                      "sale_time"), required=True, no_future=True),
+                                      "sale_time", "invoice_date"),
+          required=True, no_future=True, since=EARLIEST),
         F("store_id", aliases=_STORE_ID),
         F("channel", "channel", ("channel", "渠道", "来源渠道")),
         F("sku", aliases=_SKU),
         F("category", aliases=_CATEGORY),
-        F("quantity", "number", ("quantity", "数量", "件数", "qty", "num")),
-        F("amount", "number", ("amount", "金额", "实付金额", "实收金额", "成交金额", "销售金额", "pay_amount",
+        F("quantity", "number", ("quantity", "数量", "件数", "qty", "num", "销售数量")),
+        F("amount", "number", ("amount", "金额", "实付金额", "实收金额", "成交金额", "销售金额", "消费金额", "pay_amount",
                                "paid_amount", "net_amount", "sales_amount", "payment"), required=True),
         F("discount", "number", ("discount", "折扣", "折扣金额", "优惠金额", "discount_amount")),
         F("coupon_id", aliases=("coupon_id", "券号", "优惠券号", "优惠券编号", "coupon_code", "coupon_no")),
@@ -189,7 +198,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         key=("order_id", "line_no", "txn_type"), members="reference"),
     _kind("store_sales", "store_sales", (
         F("store_id", aliases=_STORE_ID, required=True),
-        F("day", "date", ("day", "日期", "营业日", "date", "business_date"), required=True, no_future=True),
+        F("day", "date", ("day", "日期", "营业日", "date", "business_date"), required=True, no_future=True,
+          since=EARLIEST),
         F("sales", "number", ("sales", "销售额", "营业额", "sales_amount", "turnover"), required=True),
         F("orders", "integer", ("orders", "小票数", "单数", "receipts", "tickets", "order_count")),
     ), ("store_id", "day", "sales"), ("store_sales", "storesales", "tillsales", "门店销售", "营业额"),
@@ -197,7 +207,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     _kind("campaign_assignments", "campaign_assignments", (
         F("campaign_id", aliases=_CAMPAIGN_ID, required=True),
         F("group", "group", ("group", "分组", "组别", "arm", "test_group"), required=True),
-        F("contacted_at", "timestamp", ("contacted_at", "触达时间", "发送时间", "sent_at", "contact_time")),
+        F("contacted_at", "timestamp", ("contacted_at", "触达时间", "发送时间", "sent_at", "contact_time"),
+          since=EARLIEST),
     ), ("@identity", "campaign_id", "group"), ("assignment", "分组", "实验"),
         key=("campaign_id", "member_id"), upsert=True, members="reference"),
     _kind("coupons", "coupons", (
@@ -205,15 +216,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         F("campaign_id", aliases=_CAMPAIGN_ID),
         F("value", "number", ("value", "面额", "券面额", "coupon_value", "face_value")),
         F("issued_at", "timestamp", ("issued_at", "发放时间", "领取时间", "issue_time", "granted_at"),
-          required=True, no_future=True),
+          required=True, no_future=True, since=EARLIEST),
         F("redeemed_at", "timestamp", ("redeemed_at", "核销时间", "使用时间", "used_at", "redeem_time"),
-          no_future=True),
+          no_future=True, since=EARLIEST),
         F("order_id", aliases=("order_id", "核销订单号", "order_no", "订单号")),
     ), ("@identity", "coupon_id", "issued_at"), ("coupon", "券"), key=("coupon_id",), upsert=True,
         members="reference"),
     _kind("points", "points", (
         F("event_time", "timestamp", ("event_time", "积分时间", "发生时间", "变动时间", "time"), required=True,
-          no_future=True),
+          no_future=True, since=EARLIEST),
         F("points", "number", ("points", "积分", "积分变动", "point_change"), required=True),
         F("event_type", "event_type", ("event_type", "积分类型", "变动类型", "类型", "type")),
         F("order_id", aliases=_ORDER_ID),

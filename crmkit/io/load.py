@@ -8,7 +8,35 @@ are resolved, so member ids do not depend on the order of the files.
 
 For every file: input rows = accepted + rejected, and every rejected row is
 in ``quarantine`` with its reason. A file whose content (sha256) was loaded
-before as the same kind adds nothing.
+before as the same kind adds nothing. A file of which *no* row is accepted
+(and not because every row is already in the store) fails the load, in one
+sentence with the most common reason: nothing is loaded, its quarantine rows
+are not kept either (the load is one transaction), and the corrected file
+loads on the next try, since it was never recorded as loaded.
+
+The load summary states, per file, the rules it applied: the encoding and why
+(:mod:`crmkit.io.readers`), how each date column was read
+(:func:`crmkit.io.validate.decide_dates`), how orders were formed, and the
+duplicate rule.
+
+Orders and duplicates
+---------------------
+An *order line* is one row of a transaction export. An export without an
+order number has one order per member and order time: lines of the same
+member at the same time are one order, and a file whose times carry no time
+of day has one order per member and day. (Each line its own order would
+count every line as an order and make the average order value low.)
+
+One *duplicate rule*, within a file and across files: an *exact repeat* of an
+order line, the same order, product, quantity, amount, time and type
+(sale/return), is quarantined as ``duplicate order line``. A file that carries
+line numbers is matched by order, line number and type instead, since a line
+number tells two equal lines apart. A file with neither line numbers nor
+products cannot tell a repeated line from a second product at the same price
+(CDNOW: 255 such lines among 69,659 purchases), so its equal lines are kept as
+further lines of their order, and the summary counts them. Lines of a file
+without line numbers are numbered in file order, after the lines of the same
+order already in the store.
 
 After a load with transactions, orders whose amount is above the robust cut
 (1,000 × the median positive order amount of the store, see
@@ -30,7 +58,7 @@ from ..errors import InputError
 from ..progress import Progress
 from ..schema import CHANNELS, TABLES
 from ..store import connect, transaction
-from . import identity, quarantine, readers, validate
+from . import credit_notes, identity, quarantine, readers, validate
 from .kinds import DERIVE_KIND, IDENTITY_SOURCES, KINDS, Kind, Mapping, all_field_names, normalize_header, recognise
 from .sql import scalar
 
@@ -48,10 +76,20 @@ class FileReport:
     encoding: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    #: why this encoding (text files), e.g. "it is all ASCII"
+    encoding_rule: str | None = None
+    #: date field → how its column was read
+    date_rules: dict[str, str] = field(default_factory=dict)
+    #: how order lines were grouped into orders (transactions)
+    order_rule: str | None = None
+    #: the duplicate rule applied (transactions)
+    duplicate_rule: str | None = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "kind": self.kind, "rows": self.rows, "accepted": self.accepted,
                 "rejected": self.rejected, "status": self.status, "encoding": self.encoding,
+                "encoding_rule": self.encoding_rule, "date_rules": dict(self.date_rules),
+                "order_rule": self.order_rule, "duplicate_rule": self.duplicate_rule,
                 "ignored_columns": list(self.ignored_columns), "reasons": dict(self.reasons)}
 
 
@@ -69,6 +107,8 @@ class LoadReport:
     skipped: list[dict] = field(default_factory=list)
     #: orders of the store above the outlier cut, after a load with transactions (else None)
     amount_outliers: AmountOutliers | None = None
+    #: credit notes linked to the orders they reverse, after a load with transactions (else None)
+    credit_notes: credit_notes.CreditNotes | None = None
 
     def to_dict(self) -> dict:
         """The ``--json`` contract: ``{"files": [{"path", "kind", "rows", "accepted", "rejected"}], "members"}``."""
@@ -76,7 +116,16 @@ class LoadReport:
                 "source_records": self.source_records, "resolved_members": self.resolved_members,
                 "new_members": self.new_members, "merged_members": self.merged_members,
                 "derived_members": self.derived_members, "skipped": list(self.skipped),
-                "amount_outliers": self.amount_outliers.to_dict() if self.amount_outliers is not None else None}
+                "amount_outliers": self.amount_outliers.to_dict() if self.amount_outliers is not None else None,
+                "credit_notes": self.credit_notes.to_dict() if self.credit_notes is not None else None}
+
+
+#: Reasons that say a row is already in the store (or the file): a file of only those is loaded, adding nothing.
+_DUPLICATES = {"duplicate order line", "duplicate record", "duplicate member record"}
+
+#: What to do when every row of a file has this reason.
+_FIXES = {"unknown member": "load the member exports first, or pass --derive-members (--kind transactions+members) "
+                            "for transaction-only data"}
 
 
 @dataclass
@@ -91,7 +140,7 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
                paths: list[str | os.PathLike] | str | os.PathLike, kind: str | None = None,
                column_map: dict[str, str] | None = None, encoding: str | None = None,
                derive_members: bool = False, progress: bool = True,
-               now: dt.datetime | None = None) -> LoadReport:
+               now: dt.datetime | None = None, date_format: str | None = None) -> LoadReport:
     """Load channel exports into the member store.
 
     Parameters
@@ -107,6 +156,9 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
     derive_members : create members from transactions whose member is unknown
         (transaction-only data such as CDNOW) instead of quarantining them.
     now : load time; dates after it are quarantined as future dates.
+    date_format : the day order of dates that are not year-first (``mdy``, ``dmy``,
+        or a strptime format), for columns where the values do not tell it;
+        see :func:`crmkit.io.validate.decide_dates`.
 
     Raises
     ------
@@ -117,12 +169,15 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     now = now or dt.datetime.now()
     report = LoadReport()
+    if date_format:  # refused before anything is read
+        with duckdb.connect() as scratch:
+            validate.declared_formats(scratch, date_format)
     plan = _plan(paths, kind, column_map or {}, encoding, derive_members, report)
     own = not isinstance(con_or_db, duckdb.DuckDBPyConnection)
     con = connect(con_or_db) if own else con_or_db
     try:
         with Progress("crmkit load", total=len(plan), enabled=progress) as prog, transaction(con):
-            _Loader(con, report, now, prog).run(plan)
+            _Loader(con, report, now, prog, date_format).run(plan)
         report.members = scalar(con, "SELECT count(*) FROM members")
         if any(f.status == "loaded" and f.kind in ("transactions", DERIVE_KIND) for f in report.files):
             report.amount_outliers = amount_outliers(con)
@@ -181,8 +236,10 @@ def _sha256(path: Path) -> str:
 class _Loader:
     """One load inside one transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, report: LoadReport, now: dt.datetime, prog: Progress):
+    def __init__(self, con: duckdb.DuckDBPyConnection, report: LoadReport, now: dt.datetime, prog: Progress,
+                 date_format: str | None = None):
         self.con, self.report, self.now, self.prog = con, report, now, prog
+        self.date_format = date_format
         self.pending_records = False
 
     def run(self, plan: list[_Planned]) -> None:
@@ -195,6 +252,8 @@ class _Loader:
             self.prog.update(1)
         if self.pending_records:
             self._resolve()
+        if any(f.status == "loaded" and f.kind in ("transactions", DERIVE_KIND) for f in self.report.files):
+            self.report.credit_notes = credit_notes.link(self.con)  # credit notes net the orders they reverse
         self.con.execute("DROP TABLE crmkit_records")
         self.con.execute("DROP TABLE crmkit_links")
 
@@ -211,7 +270,7 @@ class _Loader:
         kind = item.mapping.kind
         name = DERIVE_KIND if item.derive else kind.name
         rep = FileReport(str(item.path), name, encoding=item.source.encoding,
-                         ignored_columns=list(item.mapping.ignored))
+                         ignored_columns=list(item.mapping.ignored), encoding_rule=item.source.encoding_rule)
         sha = _sha256(item.path)
         if scalar(self.con, "SELECT count(*) FROM loads WHERE file_sha256 = ? AND kind = ?",
                             [sha, kind.name]):
@@ -220,12 +279,16 @@ class _Loader:
             return rep
         self.prog.step(f"{item.path.name}: reading as {name}")
         malformed = readers.read(self.con, item.source, "crmkit_raw")
+        rep.encoding, rep.encoding_rule = item.source.encoding, item.source.encoding_rule  # decided on the whole file
         path = str(item.path)
         if not malformed and not scalar(self.con, "SELECT count(*) FROM crmkit_raw"):
             raise InputError("has a header but no data rows.", path=path)
-        validate.stage(self.con, item.mapping, "crmkit_raw", "crmkit_parsed", self.now)
+        dates = validate.decide_dates(self.con, item.mapping, "crmkit_raw", item.source.headers, self.now, path,
+                                      self.date_format)
+        rep.date_rules = {f: r.text for f, r in dates.items()}
+        validate.stage(self.con, item.mapping, "crmkit_raw", "crmkit_parsed", self.now, dates)
         if kind.name == "transactions":
-            self._transactions(item)
+            rep.order_rule, rep.duplicate_rule = self._transactions(item)
         elif kind.members == "reference":
             self._member_facts(item)
         else:
@@ -244,6 +307,15 @@ class _Loader:
         ).fetchall())
         for _, reason, _ in malformed:
             rep.reasons[reason] = rep.reasons.get(reason, 0) + 1
+        if rep.rows and not rep.accepted and set(rep.reasons) - _DUPLICATES:
+            top, n = max(rep.reasons.items(), key=lambda kv: kv[1])
+            first = scalar(self.con, "SELECT min(_row) FROM crmkit_typed WHERE _reason = ?", [top]) \
+                if top not in {r for _, r, _ in malformed} else min(r for r, why, _ in malformed if why == top)
+            fix = _FIXES.get(top, "fix the file and load it again")
+            rows = "its only row" if rep.rows == 1 else f"none of its {rep.rows:,} rows"
+            have = "it has" if rep.rows == 1 else f"{n:,} {'has' if n == 1 else 'have'}"
+            raise InputError(f"{rows} can be loaded, so nothing was loaded: {have} the reason {top!r}, the first "
+                             f"on row {first}; {fix}.", path=path)
         self.con.execute("INSERT INTO loads (file_sha256, kind, path, rows, accepted, rejected, loaded_at) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)", [sha, kind.name, path, rep.rows, rep.accepted, rep.rejected,
                                                           self.now])
@@ -332,8 +404,11 @@ class _Loader:
         self._flag("duplicate record", f'EXISTS (SELECT 1 FROM "{kind.table}" x WHERE {same})')
         self._insert(kind.table, columns)
 
-    def _transactions(self, item: _Planned) -> None:
-        """Order lines: returns signed, members resolved, duplicates of a line caught in the file and the store."""
+    def _transactions(self, item: _Planned) -> tuple[str, str]:
+        """Order lines: returns signed, members resolved, duplicates of a line caught in the file and the store.
+
+        Returns the order rule and the duplicate rule applied, in words (see the module docstring).
+        """
         fields = item.mapping.identities
         is_return = "(t.txn_type = 'return' OR t.quantity < 0)"
         checks = [('t."order_id" IS NULL', "missing value: order_id")] if "order_id" in item.mapping.columns else []
@@ -345,22 +420,48 @@ class _Loader:
                                       f"{source} AS _source")
         if "order_id" in item.mapping.columns:
             self.con.execute('ALTER TABLE crmkit_typed RENAME COLUMN "order_id" TO _order')
-        else:  # exports without order ids: one order per member and time
+            order_rule = "order numbers from the file"
+        else:  # exports without order ids: one order per member and time (and day, without a time of day)
             self.con.execute("ALTER TABLE crmkit_typed DROP COLUMN order_id")
             self.con.execute("""
-                CREATE TEMP TABLE crmkit_ordered AS SELECT *, _member || '@' || strftime(order_time, '%Y%m%d%H%M%S')
-                    || '#' || row_number() OVER (PARTITION BY _member, order_time, _type ORDER BY _row) AS _order
+                CREATE TEMP TABLE crmkit_ordered AS SELECT *,
+                    _member || '@' || strftime(order_time, '%Y%m%d%H%M%S') AS _order
                 FROM crmkit_typed""")
             self.con.execute("DROP TABLE crmkit_typed")
             self.con.execute("ALTER TABLE crmkit_ordered RENAME TO crmkit_typed")
-        if scalar(self.con, "SELECT count(*) FROM crmkit_typed WHERE line_no IS NULL"):  # lines by file order
-            self.con.execute("UPDATE crmkit_typed SET line_no = n.line_no FROM (SELECT _row, row_number() OVER "
-                             "(PARTITION BY _order, _type ORDER BY _row) AS line_no FROM crmkit_typed) n "
-                             "WHERE crmkit_typed._row = n._row AND crmkit_typed.line_no IS NULL")
-        self._flag_repeats("duplicate order line", ["_order", "line_no", "_type"])
-        self._flag("duplicate order line", "EXISTS (SELECT 1 FROM transactions x WHERE x.order_id = _order "
-                                           "AND x.line_no IS NOT DISTINCT FROM crmkit_typed.line_no "
-                                           "AND x.txn_type = _type)")
+            timed = scalar(self.con, "SELECT count(*) FROM crmkit_typed WHERE _reason IS NULL "
+                                     "AND CAST(order_time AS TIME) <> TIME '00:00:00'")
+            order_rule = ("no order number: one order per member and order time" if timed else
+                          "no order number and no time of day: one order per member and day")
+        signed = {c: f"CASE WHEN crmkit_typed._type = 'return' THEN -abs(crmkit_typed.{c}) ELSE crmkit_typed.{c} END"
+                  for c in ("quantity", "amount")}
+        if "line_no" in item.mapping.columns:
+            if scalar(self.con, "SELECT count(*) FROM crmkit_typed WHERE line_no IS NULL"):  # lines by file order
+                self.con.execute("UPDATE crmkit_typed SET line_no = n.line_no FROM (SELECT _row, row_number() OVER "
+                                 "(PARTITION BY _order, _type ORDER BY _row) AS line_no FROM crmkit_typed) n "
+                                 "WHERE crmkit_typed._row = n._row AND crmkit_typed.line_no IS NULL")
+            self._flag_repeats("duplicate order line", ["_order", "line_no", "_type"])
+            self._flag("duplicate order line", "EXISTS (SELECT 1 FROM transactions x WHERE x.order_id = _order "
+                                               "AND x.line_no IS NOT DISTINCT FROM crmkit_typed.line_no "
+                                               "AND x.txn_type = _type)")
+            duplicate_rule = ("the file has line numbers: a line with the order, line number and type of a line "
+                              "in the file or the store is a duplicate")
+        elif "sku" not in item.mapping.columns:  # nothing tells a repeated line from a second item at that price
+            repeats = scalar(self.con, "SELECT count(*) - count(DISTINCT (_order, _type, quantity, amount, order_time))"
+                                       " FROM crmkit_typed WHERE _reason IS NULL")
+            self._number_lines_after_store()
+            duplicate_rule = ("the file has neither line numbers nor products, so equal lines of an order may be "
+                              "different products: they are kept as further lines of the order"
+                              + (f" ({repeats:,} such lines)" if repeats else ""))
+        else:
+            self._flag_repeats("duplicate order line", ["_order", "_type", "sku", "quantity", "amount", "order_time"])
+            self._flag("duplicate order line", f"""EXISTS (SELECT 1 FROM transactions x WHERE x.order_id = _order
+                AND x.txn_type = _type AND x.sku IS NOT DISTINCT FROM crmkit_typed.sku
+                AND x.quantity IS NOT DISTINCT FROM {signed['quantity']} AND x.amount = {signed['amount']}
+                AND x.order_time = crmkit_typed.order_time)""")
+            self._number_lines_after_store()
+            duplicate_rule = ("the file has no line numbers: an exact repeat of an order line (same order, product, "
+                              "quantity, amount, time and type) in the file or the store is a duplicate")
         channel = "coalesce(t.channel, CASE WHEN t._source IN " + str(tuple(CHANNELS)) + " THEN t._source END)"
         self.con.execute(f"""
             INSERT INTO transactions (member_id, order_id, line_no, order_time, store_id, channel, sku, category,
@@ -373,6 +474,19 @@ class _Loader:
             FROM crmkit_typed t LEFT JOIN (SELECT sku, any_value(category) AS category FROM products GROUP BY sku) p
                  ON p.sku = t.sku
             WHERE t._reason IS NULL""", [str(item.path)])
+        return order_rule, duplicate_rule
+
+    def _number_lines_after_store(self) -> None:
+        """Number the good lines of a file without line numbers in file order, per order and type, after
+        the lines of the same order already in the store."""
+        self.con.execute("""
+            UPDATE crmkit_typed SET line_no = n.line_no FROM (
+                SELECT t._row, row_number() OVER (PARTITION BY t._order, t._type ORDER BY t._row)
+                       + coalesce(s.top, 0) AS line_no
+                FROM crmkit_typed t LEFT JOIN (SELECT order_id, txn_type, max(line_no) AS top FROM transactions
+                                               GROUP BY ALL) s ON s.order_id = t._order AND s.txn_type = t._type
+                WHERE t._reason IS NULL) n
+            WHERE crmkit_typed._row = n._row""")
 
     def _derive_members(self, fields: list[str], checks: list[tuple[str, str]]) -> None:
         """Members made from the good transactions whose member is unknown (asked for explicitly)."""

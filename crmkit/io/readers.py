@@ -6,11 +6,41 @@ as a temporary view with a ``_row`` column (the 1-based data row: header not
 counted, blank lines counted) and one column ``c0, c1, ...`` per header field.
 Parsing and validation happen afterwards, in SQL.
 
-Encodings are detected by strict decoding of the bytes (UTF-8 with or without
-BOM, UTF-16 with BOM, then GB18030, a superset of GBK). A file that DuckDB
-cannot read directly (not UTF-8, blank lines, whitespace-separated) is
-rewritten once as UTF-8 to a temporary file. Rows with the wrong number of
-fields are not dropped: they come back as *malformed* rows for quarantine.
+Encodings
+---------
+An encoding given with ``--encoding`` is used as it is. Otherwise a byte-order
+mark decides (UTF-8 or UTF-16), and without one the *whole file* is decoded
+strictly both as UTF-8 and as GB18030 (a superset of GBK); the *rule*:
+
+1. A file that only one of them decodes is in that one (a file of ASCII only is UTF-8,
+   and so is valid UTF-8 whose every character is common, cost 0 below: no reading can
+   be more plausible).
+2. A file that both decode is in the one whose text is more plausible: every
+   non-ASCII character costs 0 when it is common (a character of GB2312, the
+   3,755 + 3,008 common hanzi with Chinese punctuation; a Latin-1 letter; common
+   punctuation; an emoji), 1 when it is a rare Latin-1 sign (÷ ¤), 2 otherwise
+   (a hanzi outside GB2312, Latin Extended, Hebrew, private use...), summed over
+   the whole file. GB18030 wins only with a strictly lower cost, so UTF-8 wins
+   ties. The GBK bytes of 女装 are also valid UTF-8, "Ůװ": Chinese text costs 0
+   and those letters 4, so the file is GB18030. UTF-8 Chinese read as GB18030
+   gives rare hanzi and private-use characters, so it stays UTF-8, and so does
+   "Dvořák" (2 for ř, against 2 for the rare hanzi of its GB18030 reading).
+
+:func:`inspect` applies the rule to the file's head, to read its header;
+:func:`read` applies it again to the whole file, which decides (a header that
+would read differently is refused). The choice and the rule that made it are
+kept on :class:`Source` and stated in the load summary.
+
+Rows
+----
+A file that DuckDB cannot read directly (not UTF-8, blank lines,
+whitespace-separated) is rewritten once as UTF-8 to a temporary file. Rows with
+the wrong number of fields are not dropped: they come back as *malformed* rows
+for quarantine. Neither are lines longer than :data:`MAX_LINE_BYTES` (DuckDB
+drops a line longer than its buffer without a word): they are cut out before
+the file is read and come back as malformed rows too, so rows = accepted +
+rejected holds for every file. A first line longer than :data:`MAX_HEADER_CHARS`
+is refused in one sentence.
 """
 from __future__ import annotations
 
@@ -24,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,6 +68,10 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIXES
 
 _HEAD_BYTES = 1 << 18
+#: A data line longer than this (in bytes) is quarantined as malformed, never read (nor dropped).
+MAX_LINE_BYTES = 1 << 20
+#: A header longer than this (in characters) is refused: no export has one.
+MAX_HEADER_CHARS = 1 << 16
 _DELIMITERS = ("\t", ",", ";", "|")
 _WHITESPACE = "whitespace"
 _DATA_LIKE = re.compile(r"^[\s¥￥+\-]*[0-9０-９][0-9０-９,.:/\s\-年月日T]*$")
@@ -55,7 +90,8 @@ class Source:
     encoding: str | None = None
     delimiter: str | None = None
     cells: list[list] | None = None  # an Excel sheet's cells, read once
-    detected: bool = False  # the encoding was detected from the first bytes, not declared
+    detected: bool = False  # the encoding was detected, not declared
+    encoding_rule: str | None = None  # why this encoding, in words
 
 
 def is_data_file(path: Path) -> bool:
@@ -81,16 +117,23 @@ def inspect(path: str | Path, encoding: str | None = None, known_headers: set[st
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_BYTES)
     _check_text(path, head)
-    enc = _encoding(path, head, encoding)
+    if len(head) == _HEAD_BYTES and b"\n" not in head:
+        raise InputError(f"its first line is longer than {MAX_HEADER_CHARS:,} characters, which no export "
+                         f"header is; check that this is the right file.", path=str(path))
+    enc, rule = _encoding(path, head, encoding)
     text = _decode(path, head, enc, whole=len(head) < _HEAD_BYTES).lstrip("\ufeff")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise InputError("is empty.", path=str(path))
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    if len(first_line) > MAX_HEADER_CHARS:
+        raise InputError(f"its first line is longer than {MAX_HEADER_CHARS:,} characters, which no export "
+                         f"header is; check that this is the right file.", path=str(path))
     delimiter = _delimiter(lines, suffix)
     first = _split(lines[0], delimiter)
     header = not _looks_like_data(first, known_headers)
     headers = _unique_headers(first) if header else [str(i + 1) for i in range(len(first))]
-    return Source(path, "text", headers, header, enc, delimiter, detected=encoding is None)
+    return Source(path, "text", headers, header, enc, delimiter, detected=encoding is None, encoding_rule=rule)
 
 
 def _unique_headers(cells: list) -> list[str]:
@@ -139,24 +182,107 @@ def _check_text(path: Path, head: bytes) -> None:
         raise InputError("is not a text file (it holds binary data).", path=str(path))
 
 
-def _encoding(path: Path, head: bytes, declared: str | None) -> str:
+def _encoding(path: Path, head: bytes, declared: str | None) -> tuple[str, str]:
+    """The encoding of the file and the rule that chose it (see the module docstring)."""
     if declared:
         try:
             codecs.lookup(declared)
         except LookupError:
             raise InputError(f"unknown encoding {declared!r}.", path=str(path)) from None
-        return declared
+        return declared, "declared with --encoding"
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        return "utf-8-sig", "it starts with a UTF-8 byte-order mark"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for enc in ("utf-8", "gb18030"):
-        try:
-            _cut(head).decode(enc)
-            return enc
-        except UnicodeDecodeError:
-            continue
-    raise InputError("is neither UTF-8 nor GBK/GB18030 text; pass --encoding.", path=str(path))
+        return "utf-16", "it starts with a UTF-16 byte-order mark"
+    head = head if len(head) < _HEAD_BYTES else _cut(head)
+    enc, rule, _ = _choose(path, head, whole=False)
+    return enc, rule
+
+
+_CANDIDATES = ("utf-8", "gb18030")
+
+
+def _choose(path: Path, data: bytes, whole: bool) -> tuple[str, str, str]:
+    """Decode ``data`` strictly as UTF-8 and as GB18030; decide by validity, then plausibility.
+
+    Returns the encoding, the rule that chose it in words, and the text. ``whole`` says whether
+    ``data`` is the whole file or its head (the head decides the header; the whole file decides).
+    """
+    where = "the whole file" if whole else "the head of the file"
+    if data.isascii():
+        return "utf-8", "it is all ASCII" if whole else "its head is all ASCII", data.decode("ascii")
+    texts, seen = {}, {}
+    try:  # UTF-8 first: a GBK file fails it within its first Chinese characters
+        texts["utf-8"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        # the bytes >= 0x80 of UTF-8 are exactly its multi-byte characters: count those only
+        high = np.frombuffer(data, np.uint8)
+        seen["utf-8"] = _char_counts(high[high >= 0x80].tobytes().decode("utf-8"))
+        if not _cost(seen["utf-8"]):  # nothing rare: GB18030 cannot read it more plausibly
+            return "utf-8", (f"{where} is valid UTF-8 of common characters only ({_sample(seen['utf-8'])}), "
+                             f"which no other reading betters"), texts["utf-8"]
+    try:
+        texts["gb18030"] = data.decode("gb18030")
+    except UnicodeDecodeError:
+        pass
+    if not texts:
+        raise InputError("is neither UTF-8 nor GBK/GB18030 text; pass --encoding.", path=str(path))
+    if len(texts) == 1:
+        enc = next(iter(texts))
+        other = next(e for e in _CANDIDATES if e != enc)
+        return enc, f"{where} is valid {_NAMES[enc]} and not valid {_NAMES[other]}", texts[enc]
+    seen["gb18030"] = _char_counts(texts["gb18030"])
+    cost = {enc: _cost(seen[enc]) for enc in _CANDIDATES}
+    enc = "gb18030" if cost["gb18030"] < cost["utf-8"] else "utf-8"
+    other = next(e for e in _CANDIDATES if e != enc)
+    better = "the more plausible text" if cost[enc] < cost[other] else "text as plausible (UTF-8 wins a tie)"
+    return enc, (f"{where} decodes both as UTF-8 and as GB18030, and {_NAMES[enc]} gives {better} "
+                 f"({_sample(seen[enc])} rather than {_sample(seen[other])}; implausibility "
+                 f"{cost[enc]:,} against {cost[other]:,})"), texts[enc]
+
+
+def _cost(chars: Counter) -> int:
+    return sum(_implausibility(ch) * n for ch, n in chars.items())
+
+
+def _char_counts(text: str) -> Counter:
+    """How often each non-ASCII character occurs in ``text`` (counted with numpy, in slices)."""
+    counts = np.zeros(0x110000, np.int64)
+    for i in range(0, len(text), 1 << 23):
+        points = np.frombuffer(text[i:i + (1 << 23)].encode("utf-32-le"), np.uint32)
+        counts += np.bincount(points[points >= 0x80], minlength=0x110000)
+    return Counter({chr(c): int(counts[c]) for c in np.flatnonzero(counts)})
+
+
+_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
+
+
+def _sample(chars: Counter, n: int = 4) -> str:
+    return "".join(ch for ch, _ in chars.most_common(n)) or "ASCII"
+
+
+#: Latin-1 characters common in exports: letters of Western names, and ¥ £ · ° © ® « » § ± and no-break space.
+_LATIN1_COMMON = frozenset(chr(c) for c in range(0xC0, 0x100) if c not in (0xD7, 0xF7)) | frozenset(
+    "\u00a0£¥§©«®°±·»")
+
+
+def _implausibility(ch: str) -> int:
+    """0 for a common character of Chinese or Western text (a character of GB2312, a Latin-1 letter, common
+    punctuation, an emoji of a nickname), 1 for a rare Latin-1 sign (÷ ¤ ¦...), 2 otherwise (a rare hanzi,
+    Latin Extended, Hebrew, private use...)."""
+    o = ord(ch)
+    if ch in _LATIN1_COMMON or 0x2000 <= o <= 0x206F or 0x20A0 <= o <= 0x20CF or 0x2600 <= o <= 0x27BF \
+            or 0x1F000 <= o <= 0x1FAFF or o == 0xFE0F:
+        return 0
+    if 0x80 <= o <= 0xFF:
+        return 1
+    try:
+        ch.encode("gb2312")
+        return 0
+    except UnicodeEncodeError:
+        return 2
 
 
 def _cut(head: bytes) -> bytes:
@@ -176,7 +302,7 @@ def _decode(path: Path, data: bytes, enc: str, whole: bool = True, header: bool 
 
 
 def _delimiter(lines: list[str], suffix: str) -> str:
-    sample = lines[:50]
+    sample = [ln for ln in lines[:50] if len(ln) <= MAX_HEADER_CHARS] or lines[:1]
     for delim in _DELIMITERS:
         counts = Counter(len(_split(ln, delim)) for ln in sample)
         fields, n = counts.most_common(1)[0]
@@ -206,16 +332,13 @@ def _looks_like_data(fields: list[str], known_headers: set[str]) -> bool:
 def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
     path = source.path
     data = path.read_bytes()
-    text = None
-    if source.detected and source.encoding == "utf-8":
-        # detected from the first bytes only: ASCII at the top and Chinese further down may be GBK
-        for enc in ("utf-8", "gb18030"):
-            try:
-                text, source.encoding = data.decode(enc), enc
-                break
-            except UnicodeDecodeError:
-                continue
-    if text is None:  # declared, or neither: _decode names the first row it cannot read
+    data, long_rows = _cut_long_lines(path, data, source.header, source.encoding)
+    if source.detected and source.encoding in _CANDIDATES:  # the head chose; the whole file decides
+        enc, source.encoding_rule, text = _choose(path, data, whole=True)
+        if enc != source.encoding:
+            _same_header(source, text, enc)
+            source.encoding = enc
+    else:  # declared, or a byte-order mark: _decode names the first row it cannot read
         text = _decode(path, data, source.encoding, header=source.header)
     del data
     text = text.lstrip("\ufeff")
@@ -223,8 +346,14 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     if mixed_newlines:  # LF and CRLF in one file (a header typed on another machine): the reader wants one
         text = text.replace("\r\n", "\n")
     blank_rows = _blank_rows(text, source.header, spaces=source.delimiter == _WHITESPACE)
+    if long_rows:  # cut to empty lines above: malformed rows, not blank ones
+        blank_rows = [r for r in blank_rows if r not in long_rows]
     rewrite = (source.encoding != "utf-8" or source.delimiter == _WHITESPACE or bool(blank_rows)
-               or mixed_newlines)
+               or mixed_newlines or bool(long_rows))
+    # without quotes every line is a row: the rows read are checked against the lines, so none is lost silently
+    lines = None
+    if '"' not in text and text.count("\r") == text.count("\r\n"):
+        lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1) - int(source.header)
     delim, quote = source.delimiter, '"'
     if source.delimiter != _WHITESPACE and text.count('"') % 2:
         _unclosed_quote(path, text, source.delimiter, source.header)
@@ -256,8 +385,53 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
     malformed = [(int(r), _reject_reason(kind, len(source.headers)), (line or "").strip("\r\n"))
                  for r, kind, line in bad]
+    malformed = sorted(malformed + [(r, f"malformed row: line longer than {MAX_LINE_BYTES:,} bytes", line)
+                                    for r, line in long_rows.items()])
+    if lines is not None:
+        read = con.execute(f"SELECT count(*) FROM {table}_read").fetchall()[0][0]
+        if read + len(malformed) + len(blank_rows) != lines:
+            raise InputError(f"only {read + len(malformed) + len(blank_rows):,} of its {lines:,} lines could be "
+                             f"read as rows, so nothing was loaded; check the file's format.", path=str(path))
     _number_rows(con, table, skip=sorted(set(blank_rows) | {m[0] for m in malformed}))
     return malformed
+
+
+def _cut_long_lines(path: Path, data: bytes, header: bool, encoding: str) -> tuple[bytes, dict[int, str]]:
+    """``data`` with every data line longer than :data:`MAX_LINE_BYTES` emptied, and those lines' data
+    row numbers with the start of each line (the first 200 characters, for quarantine).
+
+    DuckDB would drop such a line without a word when it exceeds its buffer.
+    """
+    if len(data) <= MAX_LINE_BYTES or encoding.startswith("utf-16"):
+        return data, {}
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    long = np.flatnonzero(stops - starts > MAX_LINE_BYTES)
+    if not len(long):
+        return data, {}
+    first_data = 1 if header else 0
+    if header and long[0] == 0:
+        raise InputError(f"its first line is longer than {MAX_LINE_BYTES:,} bytes, which no export header is; "
+                         f"check that this is the right file.", path=str(path))
+    parts, rows, pos = [], {}, 0
+    for i in long.tolist():
+        a, b = int(starts[i]), int(stops[i])
+        parts.append(data[pos:a])
+        pos = b
+        rows[i + 1 - first_data] = data[a:a + 800].decode(encoding, errors="replace")[:200] + "…"
+    parts.append(data[pos:])
+    return b"".join(parts), rows
+
+
+def _same_header(source: Source, text: str, enc: str) -> None:
+    """Raise when the header read in ``enc`` differs from the header read from the file's head."""
+    if not source.header:
+        return
+    first = next((ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip()), "")
+    if _unique_headers(_split(first, source.delimiter)) != source.headers:
+        raise InputError(f"its header reads differently as {_NAMES.get(source.encoding, source.encoding)} and as "
+                         f"{_NAMES.get(enc, enc)}; pass --encoding.", path=str(source.path))
 
 
 def _unclosed_quote(path: Path, text: str, delimiter: str, header: bool) -> None:
@@ -304,6 +478,8 @@ def _blank_rows(text: str, header: bool, spaces: bool) -> list[int]:
 def _reject_reason(error_type: str, n_fields: int) -> str:
     if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
         return f"malformed row: not {n_fields} fields"
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return f"malformed row: line longer than {MAX_LINE_BYTES:,} bytes"
     return f"malformed row: {error_type.lower()}"
 
 

@@ -82,8 +82,90 @@ FIELDS: dict[str, Field] = {
 
 
 def _show(value) -> str:
-    text = repr(value)
+    """``repr(value)`` cut to 40 characters, built only as far as needed (a value may be huge)."""
+    text = _bounded_repr(value, 41)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bounded_repr(value, limit: int, depth: int = 0) -> str:
+    """The first ``limit`` or so characters of ``repr(value)``, without formatting the rest."""
+    if isinstance(value, (list, tuple, Mapping)) and depth < 20:
+        is_map = isinstance(value, Mapping)
+        opening, closing = ("{", "}") if is_map else ("[", "]") if isinstance(value, list) else ("(", ")")
+        out = opening
+        for i, item in enumerate(value.items() if is_map else value):
+            if len(out) > limit:
+                return out + "..."
+            sep = ", " if i else ""
+            if is_map:
+                key = _bounded_repr(item[0], limit - len(out), depth + 1)
+                out += sep + key + ": " + _bounded_repr(item[1], limit - len(out) - len(key), depth + 1)
+            else:
+                out += sep + _bounded_repr(item, limit - len(out), depth + 1)
+        return out + ("," if isinstance(value, tuple) and len(value) == 1 else "") + closing
+    if isinstance(value, (list, tuple, Mapping)):
+        return "..."
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of thousands of digits
+        return f"<{type(value).__name__}>"
+    limit = max(limit, 0)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+#: The most nodes (mappings, lists and scalars) a YAML rule may stand for once its aliases are
+#: expanded: far above any real rule (50 conditions of 1,000 values), far below a "billion laughs".
+MAX_YAML_NODES = 100_000
+
+
+def _load_yaml(text: str):
+    """``yaml.safe_load(text)``, refusing a document whose aliases expand beyond :data:`MAX_YAML_NODES`.
+
+    YAML anchors and aliases let a few hundred characters stand for billions of
+    nodes ("billion laughs"). The document is first composed into its node
+    graph, in which an alias is the node it names (no expansion); its
+    expanded size is counted over that graph, each node once, and only a
+    document within the limit is turned into Python objects.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _yaml_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_size(root) -> int:
+    """The number of nodes ``root`` expands to; an AudienceRuleError past :data:`MAX_YAML_NODES` or in a cycle."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in on_path:
+            _fail("a YAML alias refers to the node that contains it.")
+        on_path.add(key)
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                _fail(f"the YAML expands to more than {MAX_YAML_NODES:,} values through its aliases (&/*).")
+        on_path.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def _fail(message: str):
@@ -109,7 +191,7 @@ def parse_rule(rule) -> Mapping:
         parsed = json.loads(rule)
     except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
         try:
-            parsed = yaml.safe_load(rule)
+            parsed = _load_yaml(rule)
         except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a number of thousands of digits
             _fail("the text is neither valid JSON nor valid YAML, or it is nested or sized beyond reason.")
     if not isinstance(parsed, Mapping):

@@ -6,6 +6,12 @@ exposes ``register(subparsers)``, which adds its parser and sets
 
 Errors meant for the user (:class:`~crmkit.errors.CrmkitError`) print as one
 sentence with a non-zero exit; set ``CRMKIT_DEBUG=1`` to see tracebacks.
+
+Ctrl-C at any moment prints ``interrupted.`` and exits 130. This module and
+``import crmkit`` import nothing heavy, so the interpreter is inside
+:func:`main` (and its handlers) a few milliseconds after start; the heavy
+imports (pandas, DuckDB, the command modules) happen in :func:`build_parser`,
+under the same handler as the commands.
 """
 from __future__ import annotations
 
@@ -37,8 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # the command modules import pandas, DuckDB, papermill...: a second or two Ctrl-C may land in
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("crmkit: interrupted.", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -24,6 +24,20 @@ Everything is written into a hidden staging folder beside the target, which
 then replaces ``<out>/<as_of>/`` as a whole: a run never leaves half-written
 files, and re-running replaces the earlier output cleanly (the folder and its
 manifest always describe one run).
+
+One run, one state of the store. ``run_reports`` first copies the store into a
+hidden snapshot folder beside the staging folder while holding a read-only
+connection to it (:func:`crmkit.store.snapshot`): DuckDB admits one writer or
+any number of readers, so no load can change the file during the copy. The
+data fingerprint, the skip rules and every notebook then read that copy, so
+the notebooks agree with each other and with ``data_fingerprint`` even when a
+load runs meanwhile; the store is locked only for the seconds of the copy. A
+load that is writing when the run starts makes it fail with one sentence, and
+a load that starts during the copy fails with one sentence and can be run
+again; neither mixes states. The kernels receive the snapshot's path as
+``db``; the manifest records the store that was named. ``db`` and ``as_of``
+come only from ``--db`` and ``--as-of`` (``--param`` cannot set them), so the
+folder ``<as_of>/`` always holds a report of that date and store.
 """
 from __future__ import annotations
 
@@ -50,7 +64,7 @@ from . import __version__
 from .errors import CrmkitError
 from .i18n import LANGS
 from .progress import Progress
-from .store import connect
+from .store import connect, snapshot
 
 #: The report notebooks, in the order they run and are listed.
 NOTEBOOKS = ("member_overview", "clv_churn", "campaign_review", "monthly_report")
@@ -251,12 +265,25 @@ def parse_as_of(value) -> str:
         raise CrmkitError(f"--as-of {value!r}: expected a date like 2026-06-30.") from None
 
 
+#: Parameters that only their own flag sets: the report folder, its manifest and the data must agree.
+RESERVED = {"db": "--db", "as_of": "--as-of"}
+
+
+def check_reserved(params) -> None:
+    """A CrmkitError when ``params`` (``--param``) sets ``db`` or ``as_of``, naming the flag that does."""
+    for key, flag in RESERVED.items():
+        if key in params:
+            raise CrmkitError(f"--param {key} is not allowed, because the report folder and its manifest "
+                              f"must describe the same store and date as the notebooks; use {flag}.")
+
+
 def plan_parameters(names: list[str], db: str, as_of: str, params: dict) -> dict[str, dict]:
     """The parameters to inject into each notebook, checked before any of them runs.
 
     Every key of ``params`` must be declared by at least one of the notebooks,
     and each notebook receives only the keys it declares.
     """
+    check_reserved(params)
     declared = {name: notebook_parameters(name) for name in names}
     unknown = sorted(set(params) - set().union(*(d.keys() for d in declared.values())))
     if unknown:
@@ -498,11 +525,12 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
 
     Parameters
     ----------
-    db : path of the member store; notebooks receive it as an absolute path.
+    db : path of the member store; every notebook reads one snapshot of it (see the module
+        docstring), whose absolute path they receive as ``db``.
     as_of : the report date (ISO string or date).
     names : notebooks to run (default: all of :data:`NOTEBOOKS`).
     params : further notebook parameters (``lang``, ``campaign_id``, ``horizon``...);
-        each must be declared by one of the notebooks.
+        each must be declared by one of the notebooks, and none may be ``db`` or ``as_of``.
     out : the reports folder.
 
     Returns
@@ -522,45 +550,63 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     params = dict(params or {})
     plan = plan_parameters(names, str(db_path), as_of, params)
     check_kernel()
-    con = connect(db_path, read_only=True)
-    try:
-        fingerprint = data_fingerprint(con)
-        reasons = {name: skip_reason(con, name, plan[name]) for name in names}
-    finally:
-        con.close()  # kernels open the store themselves, read-only
+    if not db_path.exists():
+        connect(db_path, read_only=True)  # its one sentence: no member store there
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.partial-"))
     os.chmod(staging, 0o777 & ~_umask())
+    snap_dir = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.snapshot-"))
     try:
-        runs = []
-        with Progress("report", total=len(names), enabled=progress) as bar:
-            for name in names:
-                if reasons[name]:
-                    runs.append(NotebookRun(name, "skipped", None, 0.0, plan[name], None, None, reasons[name]))
-                    bar.step(f"{name} skipped: {reasons[name]}")
-                    continue
-                bar.step(f"{name} running")
-                run = run_notebook(name, plan[name], staging)
-                runs.append(run)
-                bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
-                         + (f": {run.error}" if run.error else ""))
-        manifest = {
+        with snapshot(db_path, snap_dir) as snap:
+            con = connect(snap, read_only=True)
+            try:
+                fingerprint = data_fingerprint(con)
+                reasons = {name: skip_reason(con, name, plan[name]) for name in names}
+            finally:
+                con.close()  # kernels open the snapshot themselves, read-only
+            manifest = _run_all(names, plan, reasons, staging, snap, progress=progress)
+        manifest.update({
             "as_of": as_of,
             "parameters": {"db": str(db_path), "as_of": as_of, **params},
             "crmkit_version": __version__,
             "data_fingerprint": fingerprint,
             "started_at": started,
             "duration_s": round(time.monotonic() - t0, 1),
-            "status": "failed" if any(r.status == "failed" for r in runs) else "ok",
-            "notebooks": [r.to_dict() for r in runs],
-        }
+        })
+        manifest = {k: manifest[k] for k in ("as_of", "parameters", "crmkit_version", "data_fingerprint",
+                                             "started_at", "duration_s", "status", "notebooks")}
         _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         _swap_in(staging, out / as_of)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(snap_dir, ignore_errors=True)
     return manifest
+
+
+def _run_all(names, plan, reasons, staging: Path, snap: Path, *, progress: bool) -> dict:
+    """Run the notebooks ``names`` into ``staging``, each reading the snapshot ``snap``.
+
+    The manifest keeps each notebook's parameters as planned (``db`` the
+    store the user named); the kernels receive ``db`` = the snapshot.
+    """
+    runs = []
+    with Progress("report", total=len(names), enabled=progress) as bar:
+        for name in names:
+            if reasons[name]:
+                runs.append(NotebookRun(name, "skipped", None, 0.0, plan[name], None, None, reasons[name]))
+                bar.step(f"{name} skipped: {reasons[name]}")
+                continue
+            bar.step(f"{name} running")
+            injected = {**plan[name], "db": str(snap)} if "db" in plan[name] else plan[name]
+            run = run_notebook(name, injected, staging)
+            run.parameters = plan[name]
+            runs.append(run)
+            bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
+                     + (f": {run.error}" if run.error else ""))
+    return {"status": "failed" if any(r.status == "failed" for r in runs) else "ok",
+            "notebooks": [r.to_dict() for r in runs]}
 
 
 def _swap_in(staging: Path, target: Path) -> None:

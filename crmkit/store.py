@@ -8,6 +8,8 @@ sufficient statistics.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,10 +51,62 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
     try:
         con = duckdb.connect(path, read_only=read_only)
     except duckdb.Error as err:  # locked, corrupt, not a DuckDB file
+        busy = _lock_holder(err)
+        if busy is not None:
+            doing = ("being written by another process{}, such as a running load" if read_only else
+                     "in use by another process{}, such as a running load or report").format(busy)
+            raise CrmkitError(f"{path}: the member store is {doing}; try again when it has finished.") from err
         raise CrmkitError(f"{path}: cannot open the member store ({str(err).splitlines()[0]}).") from err
     if not read_only:
         ensure_schema(con)
     return con
+
+
+def _lock_holder(err: BaseException) -> str | None:
+    """For DuckDB's "Could not set lock" error, `` (PID n)`` (or ``""``); None for any other error."""
+    text = str(err)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    m = re.search(r"\(PID (\d+)\)", text)
+    return f" (PID {m.group(1)})" if m else ""
+
+
+@contextmanager
+def snapshot(db: str | os.PathLike, dest_dir: str | os.PathLike):
+    """A consistent, read-only copy of the store ``db`` in ``dest_dir``; yields its path.
+
+    The copy is taken while this process holds a read-only connection to
+    ``db``. DuckDB lets a file be opened either by one writer or by any number
+    of read-only connections, never both, so during the copy no load, score
+    or other writer can change the file: the copy (the database file and, when
+    a writer stopped without a checkpoint, its ``.wal``) is one committed state
+    of the store. A writer that holds the store when the snapshot starts makes
+    it fail with one sentence; a writer that starts during the copy gets one
+    sentence from :func:`connect` and can simply be run again. The lock is
+    held only for the copy (seconds), not for the run that reads the copy.
+    The copy is made read-only on disk and deleted when the block ends.
+    """
+    src = Path(db)
+    dest = Path(dest_dir) / "store.duckdb"
+    holder = connect(src, read_only=True, create=False)  # the shared lock: no writer until closed
+    try:
+        shutil.copyfile(src, dest)
+        wal = src.with_name(src.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, dest.with_name(dest.name + ".wal"))
+    finally:
+        holder.close()
+    try:
+        for f in (dest, dest.with_name(dest.name + ".wal")):
+            if f.exists():
+                os.chmod(f, 0o444)
+        yield dest
+    finally:
+        for f in (dest, dest.with_name(dest.name + ".wal")):
+            try:
+                f.unlink()
+            except FileNotFoundError:
+                pass
 
 
 def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:

@@ -166,3 +166,40 @@ def test_a_fully_refunded_order_is_no_purchase_of_its_category(aud_store):
                                  ('d', 'o9', 2, '2024-06-02 10:00', 'S2', '美妆', -500, 'return')""")
     assert members_of(aud_store, {"field": "category_bought", "op": "in", "value": ["美妆"]}) == ["a"]
     assert "d" in members_of(aud_store, {"field": "category_bought", "op": "not_in", "value": ["美妆"]})
+
+
+def _billion_laughs(levels: int = 9) -> str:
+    """The classic YAML "billion laughs" inside a rule: each level is nine aliases of the one before."""
+    text = ("all:\n  - field: region\n    op: in\n    value:\n"
+            '      - &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n')
+    for i in range(1, levels):
+        text += f"      - &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n"
+    return text
+
+
+def test_yaml_alias_bomb_is_refused_in_one_short_sentence(aud_store):
+    bomb = _billion_laughs()
+    assert len(bomb) < 600
+    with pytest.raises(AudienceRuleError) as info:
+        audience.preview(aud_store, bomb, AS_OF)
+    assert str(info.value) == ("audience rule: the YAML expands to more than 100,000 values "
+                               "through its aliases (&/*).")
+    with pytest.raises(AudienceRuleError, match="refers to the node that contains it"):
+        audience.parse_rule("loop: &x [1, *x]\n")
+
+
+def test_yaml_aliases_within_the_bound_still_work(aud_store):
+    rule = ("all:\n  - field: lifecycle_stage\n    op: in\n    value: &s [dormant, churned]\n"
+            "  - not: {field: lifecycle_stage, op: not_in, value: *s}\n")
+    assert audience.preview(aud_store, rule, AS_OF) == 2
+
+
+def test_a_huge_value_is_never_formatted_whole_into_the_message(aud_store):
+    # 4 levels of aliases stay within the node bound; the message shows 40 characters of the
+    # offending value, built without formatting the rest.
+    with pytest.raises(AudienceRuleError, match=r"region values are text, not \['lol'") as info:
+        audience.preview(aud_store, _billion_laughs(4), AS_OF)
+    assert len(str(info.value)) < 200
+    huge = [list(range(10**6))] * 10**3  # a billion items by reference
+    assert audience._show(huge) == "[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1..."
+    assert audience._show({"b": 1, "a": (2,)}) == "{'b': 1, 'a': (2,)}"

@@ -21,7 +21,9 @@ def register(subparsers) -> None:
                     "A section that cannot be computed shows one sentence and the rest of its report "
                     "stands; a report with nothing to report on (campaign_review on a store without "
                     "campaigns) is skipped with its reason. Exits non-zero when any notebook fails; "
-                    "the others still run.",
+                    "the others still run. Every notebook reads one snapshot of the store, copied at the "
+                    "start while no load can write, and the manifest's data fingerprint is that "
+                    "snapshot's; a load running at that moment makes the report stop with one sentence.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="notebooks: " + ", ".join(NOTEBOOKS) + "\n"
                "parameters (--param K=V; the notebooks' parameters cells, with their defaults):\n"
@@ -32,7 +34,8 @@ def register(subparsers) -> None:
                    help="member store (default: $CRMKIT_DB or data/crm.duckdb)")
     p.add_argument("--as-of", required=True, metavar="DATE", help="report date, YYYY-MM-DD")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="notebook parameter, repeatable (e.g. lang=en); every parameter is listed below")
+                   help="notebook parameter, repeatable (e.g. lang=en); every parameter is listed below "
+                        "(the store and the date are set only by --db and --as-of)")
     p.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default: reports)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)

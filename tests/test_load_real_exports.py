@@ -12,21 +12,9 @@ import pytest
 
 from crmkit.commands.load import summary
 from crmkit.errors import InputError
-from crmkit.io import load_files, readers
+from crmkit.io import readers
 
-NOW = dt.datetime(2026, 7, 1)
-MEMBERS = "card_no,phone,name\nC1,13812345678,张三\nC2,13900000000,李四\n"
-
-
-def write(tmp_path, name, text, encoding="utf-8"):
-    p = tmp_path / name
-    p.write_bytes(text.encode(encoding))
-    return p
-
-
-def load(con, *paths, **kw):
-    kw.setdefault("now", NOW)
-    return load_files(con, list(paths), progress=False, **kw)
+from test_load_files import MEMBERS, NOW, load, write  # the same small-file helpers
 
 
 def run_cli(*args):

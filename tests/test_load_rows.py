@@ -170,3 +170,15 @@ def test_a_missing_order_id_is_a_missing_value(con, tmp_path, members):
                    "O1,1,C1,2024-01-31,1,1,\n")  # one good row: a file with every row rejected fails (issue 10)
     load(con, members, orders)
     assert quarantine(con) == [(1, "missing value: order_id"), (2, "missing value: order_id")]
+
+
+def test_personal_data_of_any_header_is_masked_in_quarantine(con, tmp_path, members):
+    """A rejected order row keeps its buyer's phone, receiver and address masked, though none is a member field."""
+    orders = write(tmp_path, "orders.csv", "order_id,card_no,order_time,amount,买家手机号,收货人姓名,收货地址\n"
+                   "O1,C1,2024-01-31 08:00,oops,13812345678,王小明,上海市浦东新区世纪大道100号\n"
+                   "O2,C1,2024-02-01 08:00,10,13812345678,王小明,上海市浦东新区世纪大道100号\n")
+    load(con, members, orders)
+    raw = json.loads(con.execute("SELECT raw FROM quarantine WHERE source_file LIKE '%orders.csv'").fetchall()[0][0])
+    assert raw["买家手机号"] == "138****5678"
+    assert raw["收货人姓名"] == "王**"
+    assert raw["收货地址"].startswith("上*") and "浦东" not in raw["收货地址"]

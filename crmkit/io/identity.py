@@ -26,9 +26,22 @@ Member attributes (phone, name, gender, birth date) come from the existing
 member row first, then from POS, online and mini-program records in that
 order; the join date is the earliest over all records, and the join store and
 channel are those of the earliest record.
+
+Members derived from transactions
+---------------------------------
+``--kind transactions+members`` makes one source record of each id that the
+store does not know, from its order lines: joined on the day of its first
+line, at that line's store and channel. The *contact columns* of such a
+combined export (:data:`CONTACT_FIELDS`: a phone, name, gender or birth date
+column, known by the names of a member export or named with ``--map``) are
+kept: each field takes the value of the member's most recent line that carries
+one (latest order time, then the later row), parsed as a member export parses
+it. A phone that is not a valid mobile, or a birth date after the load, is not
+taken (the line still loads); a valid phone merges the member with a member of that phone, as in a member export.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -38,7 +51,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..schema import TABLES
-from .kinds import IDENTITY_SOURCES
+from . import validate
+from .kinds import IDENTITY_SOURCES, KINDS, Mapping, map_columns
 from .sql import scalar
 
 #: Record tables the loader fills before :func:`resolve`.
@@ -48,6 +62,9 @@ RECORDS_SQL = (
     "source_file VARCHAR)",
     "CREATE TEMP TABLE crmkit_links (rec BIGINT, source VARCHAR, source_id VARCHAR)",
 )
+
+#: Member fields a combined export (``--kind transactions+members``) keeps for the members it creates.
+CONTACT_FIELDS = ("phone", "name", "gender", "birth_date")
 
 #: Attribute priority of sources (lower first); the existing member row comes before all.
 SOURCE_PRIORITY = {"pos": 1, "online": 2, "miniapp": 3}
@@ -295,3 +312,32 @@ def member_sql(fields: list[str], alias: str = "t") -> tuple[str, str]:
                          f'AND j{i}.source_id = {alias}."{f}"')
         found.append(f"j{i}.member_id")
     return " ".join(joins), (f"coalesce({', '.join(found)})" if found else "NULL")
+
+
+def contact_columns(headers: list[str], mapping: Mapping, column_map: dict[str, str] | None = None) -> dict[str, int]:
+    """The contact columns of a combined export: field → column index, for the :data:`CONTACT_FIELDS` that
+    a member export would read from ``headers`` (its names, then ``column_map``) on columns that
+    ``mapping`` (the transactions) does not read."""
+    members = map_columns(KINDS["members"], headers, column_map)
+    taken = set(mapping.columns.values())
+    return {f: i for f, i in members.columns.items() if f in CONTACT_FIELDS and i not in taken}
+
+
+def derived_contacts_sql(contacts: dict[str, int], now: dt.datetime, raw: str = "r",
+                         order: str = "(t.order_time, t._row)") -> list[str]:
+    """Aggregate SQL for the :data:`CONTACT_FIELDS` of a derived member, in that order (NULL for a field
+    without a column): the value of its most recent line (``order``) that carries a valid one, parsed
+    from the raw text ``{raw}.c{i}`` as a member export parses it (a birth date after ``now`` is not
+    valid)."""
+    members = KINDS["members"]
+    out = []
+    for name in CONTACT_FIELDS:
+        if name not in contacts:
+            out.append("NULL")
+            continue
+        f = members.field(name)
+        value = validate.finish_sql(f, validate.parse_sql(f, f"{raw}.c{contacts[name]}"))
+        if f.no_future:
+            value = f"CASE WHEN ({value}) <= DATE '{now.date().isoformat()}' THEN {value} END"
+        out.append(f"arg_max({value}, {order}) FILTER (WHERE ({value}) IS NOT NULL)")
+    return out

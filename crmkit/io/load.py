@@ -16,8 +16,11 @@ loads on the next try, since it was never recorded as loaded.
 
 The load summary states, per file, the rules it applied: the encoding and why
 (:mod:`crmkit.io.readers`), how each date column was read
-(:func:`crmkit.io.validate.decide_dates`), how orders were formed, and the
-duplicate rule.
+(:func:`crmkit.io.validate.decide_dates`), how orders were formed, the
+duplicate rule, and how a column was read other than by a known name (the
+fallback of :data:`crmkit.io.kinds.FALLBACKS`, an amount derived with
+``--derive-amount``); a mapping that may be wrong (a unit price read as the
+amount) is a warning of the file.
 
 Orders and duplicates
 ---------------------
@@ -48,19 +51,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from .. import privacy
 from ..checks import AmountOutliers, amount_outliers
+from ..currency import DEFAULT as DEFAULT_CURRENCY, get as get_currency, record as record_currency
 from ..errors import InputError
 from ..progress import Progress
 from ..schema import CHANNELS, TABLES
-from ..store import connect, transaction
+from ..store import connect, default_db_path, transaction
 from . import credit_notes, identity, quarantine, readers, validate
 from .kinds import DERIVE_KIND, IDENTITY_SOURCES, KINDS, Kind, Mapping, all_field_names, normalize_header, recognise
-from .sql import scalar
+from .sql import ident, scalar
 
 
 @dataclass
@@ -84,13 +90,26 @@ class FileReport:
     order_rule: str | None = None
     #: the duplicate rule applied (transactions)
     duplicate_rule: str | None = None
+    #: how headers were read other than by a known name: the fallback (a header with 金额), --derive-amount
+    header_rules: list[str] = field(default_factory=list)
+    #: what may be wrong and was loaded anyway, e.g. a unit price read as the amount
+    warnings: list[str] = field(default_factory=list)
+    #: header → the field it is read as, in the file's column order
+    columns: dict[str, str] = field(default_factory=dict)
+    #: why a file of a dry run would fail the load (one sentence), else None
+    error: str | None = None
+    #: a dry run's first rows as they would load (parsed values, personal data masked), else None
+    preview: list[dict] | None = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "kind": self.kind, "rows": self.rows, "accepted": self.accepted,
                 "rejected": self.rejected, "status": self.status, "encoding": self.encoding,
                 "encoding_rule": self.encoding_rule, "date_rules": dict(self.date_rules),
                 "order_rule": self.order_rule, "duplicate_rule": self.duplicate_rule,
-                "ignored_columns": list(self.ignored_columns), "reasons": dict(self.reasons)}
+                "header_rules": list(self.header_rules), "warnings": list(self.warnings),
+                "ignored_columns": list(self.ignored_columns), "reasons": dict(self.reasons),
+                "columns": dict(self.columns), "error": self.error} | (
+                    {"preview": self.preview} if self.preview is not None else {})
 
 
 @dataclass
@@ -109,6 +128,10 @@ class LoadReport:
     amount_outliers: AmountOutliers | None = None
     #: credit notes linked to the orders they reverse, after a load with transactions (else None)
     credit_notes: credit_notes.CreditNotes | None = None
+    #: the store's currency (ISO code), in which its amounts are; see :mod:`crmkit.currency`
+    currency: str = DEFAULT_CURRENCY.code
+    #: a dry run: what the load would do, with nothing written (see :func:`load_files`)
+    dry_run: bool = False
 
     def to_dict(self) -> dict:
         """The ``--json`` contract: ``{"files": [{"path", "kind", "rows", "accepted", "rejected"}], "members"}``."""
@@ -117,7 +140,8 @@ class LoadReport:
                 "new_members": self.new_members, "merged_members": self.merged_members,
                 "derived_members": self.derived_members, "skipped": list(self.skipped),
                 "amount_outliers": self.amount_outliers.to_dict() if self.amount_outliers is not None else None,
-                "credit_notes": self.credit_notes.to_dict() if self.credit_notes is not None else None}
+                "credit_notes": self.credit_notes.to_dict() if self.credit_notes is not None else None,
+                "currency": self.currency, "dry_run": self.dry_run}
 
 
 #: Reasons that say a row is already in the store (or the file): a file of only those is loaded, adding nothing.
@@ -134,13 +158,17 @@ class _Planned:
     source: readers.Source
     mapping: Mapping
     derive: bool
+    #: contact columns kept for the members derived from a combined export (see :mod:`crmkit.io.identity`)
+    contacts: dict[str, int] = field(default_factory=dict)
 
 
 def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
                paths: list[str | os.PathLike] | str | os.PathLike, kind: str | None = None,
                column_map: dict[str, str] | None = None, encoding: str | None = None,
                derive_members: bool = False, progress: bool = True,
-               now: dt.datetime | None = None, date_format: str | None = None) -> LoadReport:
+               now: dt.datetime | None = None, date_format: str | None = None,
+               currency: str | None = None, derive_amount: bool = False,
+               dry_run: bool = False) -> LoadReport:
     """Load channel exports into the member store.
 
     Parameters
@@ -159,6 +187,19 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
     date_format : the day order of dates that are not year-first (``mdy``, ``dmy``,
         or a strptime format), for columns where the values do not tell it;
         see :func:`crmkit.io.validate.decide_dates`.
+    currency : the ISO code of the files' amounts (``GBP``); the first load records it in the
+        store (CNY when None), and a different one is refused while the store holds data
+        (:func:`crmkit.currency.record`).
+    derive_amount : a transactions file without an amount column gets amount = quantity ×
+        unit price (``--derive-amount``); a row without a valid quantity or unit price is
+        quarantined. A file without either column is refused. Stated in ``header_rules``.
+
+    dry_run : do everything a load would do, and write nothing: the files are loaded into an
+        in-memory copy of the store (an empty one when there is no store; the store file is only
+        read, under the shared read lock, and never created), or, for a connection, in a
+        transaction that is rolled back. Each file's report then holds its first
+        :data:`PREVIEW_ROWS` rows as they would load (``preview``), and a file of which no row
+        would be accepted is reported (``status`` ``would fail``, ``error``) instead of raised.
 
     Raises
     ------
@@ -169,26 +210,64 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     now = now or dt.datetime.now()
     report = LoadReport()
+    if currency:  # an unknown code is refused before anything is read
+        get_currency(currency)
     if date_format:  # refused before anything is read
         with duckdb.connect() as scratch:
             validate.declared_formats(scratch, date_format)
-    plan = _plan(paths, kind, column_map or {}, encoding, derive_members, report)
+    plan = _plan(paths, kind, column_map or {}, encoding, derive_members, report, derive_amount)
     own = not isinstance(con_or_db, duckdb.DuckDBPyConnection)
-    con = connect(con_or_db) if own else con_or_db
+    con = (_scratch_copy(con_or_db) if dry_run else connect(con_or_db)) if own else con_or_db
+    report.dry_run = dry_run
     try:
-        with Progress("crmkit load", total=len(plan), enabled=progress) as prog, transaction(con):
-            _Loader(con, report, now, prog, date_format).run(plan)
-        report.members = scalar(con, "SELECT count(*) FROM members")
-        if any(f.status == "loaded" and f.kind in ("transactions", DERIVE_KIND) for f in report.files):
-            report.amount_outliers = amount_outliers(con)
+        with Progress("crmkit load", total=len(plan), enabled=progress) as prog, \
+                (_rolled_back(con) if dry_run else transaction(con)):
+            report.currency = record_currency(con, currency).code
+            _Loader(con, report, now, prog, date_format, PREVIEW_ROWS if dry_run else 0).run(plan)
+            report.members = scalar(con, "SELECT count(*) FROM members")
+            if any(f.status == "loaded" and f.kind in ("transactions", DERIVE_KIND) for f in report.files):
+                report.amount_outliers = amount_outliers(con)
     finally:
         if own:
             con.close()
     return report
 
 
+#: Rows of each file a dry run shows as they would load.
+PREVIEW_ROWS = 5
+
+
+def _scratch_copy(db: str | os.PathLike | None) -> duckdb.DuckDBPyConnection:
+    """An in-memory store holding a copy of the store at ``db`` (empty when there is none), for a dry run.
+
+    The store is opened read-only: a writer that holds it gets the sentence of :func:`crmkit.store.connect`.
+    """
+    scratch = connect(":memory:")
+    path = Path(db) if db is not None else default_db_path()
+    if path.exists():
+        connect(path, read_only=True, create=False).close()  # one sentence when a writer holds the store
+        scratch.execute("ATTACH ? AS crmkit_store (READ_ONLY)", [str(path)])
+        present = {t for t, in scratch.execute("SELECT table_name FROM duckdb_tables() "
+                                               "WHERE database_name = 'crmkit_store'").fetchall()}
+        for name in TABLES:
+            if name in present:
+                scratch.execute(f'INSERT INTO memory."{name}" BY NAME SELECT * FROM crmkit_store."{name}"')
+        scratch.execute("DETACH crmkit_store")
+    return scratch
+
+
+@contextmanager
+def _rolled_back(con: duckdb.DuckDBPyConnection):
+    """A transaction that is always rolled back: a dry run writes nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    finally:
+        con.execute("ROLLBACK")
+
+
 def _plan(paths: list, kind: str | None, column_map: dict[str, str], encoding: str | None, derive: bool,
-          report: LoadReport) -> list[_Planned]:
+          report: LoadReport, derive_amount: bool = False) -> list[_Planned]:
     """Inspect every file's head and recognise its kind, before anything is written."""
     if kind == DERIVE_KIND:
         kind, derive = "transactions", True
@@ -214,9 +293,11 @@ def _plan(paths: list, kind: str | None, column_map: dict[str, str], encoding: s
     plan, used = [], set()
     for path in files:
         source = readers.inspect(path, encoding, known)
-        mapping = recognise(str(path), source.headers, column_map, kind)
+        mapping = recognise(str(path), source.headers, column_map, kind, derive_amount)
         used |= {s for s in column_map if _header_in(s, source.headers)}
-        plan.append(_Planned(path, source, mapping, derive and mapping.kind.name == "transactions"))
+        derived = derive and mapping.kind.name == "transactions"
+        plan.append(_Planned(path, source, mapping, derived,
+                             identity.contact_columns(source.headers, mapping, column_map) if derived else {}))
     unused = [s for s in column_map if s not in used]
     if unused:
         raise InputError(f"--map source column {unused[0]!r} is in none of the files.")
@@ -228,6 +309,28 @@ def _header_in(src: str, headers: list[str]) -> bool:
     return src in headers or normalize_header(src) in {normalize_header(h) for h in headers}
 
 
+def _json_value(v):
+    """A preview value as JSON: dates and times as ISO text."""
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    return v.isoformat() if isinstance(v, dt.date) else v
+
+
+def _columns(item: _Planned) -> dict[str, str]:
+    """Header → the field it is read as, in the file's column order."""
+    fields = {i: f for f, i in (item.mapping.columns | item.contacts).items()}
+    return {h: fields[i] for i, h in enumerate(item.source.headers) if i in fields}
+
+
+def _contact_rule(item: _Planned) -> list[str]:
+    """The rule for the contact columns of a combined export, in words (none without such columns)."""
+    if not item.contacts:
+        return []
+    named = ", ".join(f"{item.source.headers[i]} as {f}" for f, i in item.contacts.items())
+    return [f"members created from this file keep its contact columns ({named}): each takes the value of the "
+            f"member's most recent line that carries a valid one, parsed as in a member export"]
+
+
 def _sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -237,9 +340,10 @@ class _Loader:
     """One load inside one transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, report: LoadReport, now: dt.datetime, prog: Progress,
-                 date_format: str | None = None):
+                 date_format: str | None = None, preview: int = 0):
         self.con, self.report, self.now, self.prog = con, report, now, prog
         self.date_format = date_format
+        self.preview = preview  # rows of each file to keep as they would load (a dry run)
         self.pending_records = False
 
     def run(self, plan: list[_Planned]) -> None:
@@ -270,7 +374,12 @@ class _Loader:
         kind = item.mapping.kind
         name = DERIVE_KIND if item.derive else kind.name
         rep = FileReport(str(item.path), name, encoding=item.source.encoding,
-                         ignored_columns=list(item.mapping.ignored), encoding_rule=item.source.encoding_rule)
+                         ignored_columns=[h for h in item.mapping.ignored
+                                          if h not in {item.source.headers[i] for i in item.contacts.values()}],
+                         encoding_rule=item.source.encoding_rule,
+                         header_rules=list(item.mapping.rules) + _contact_rule(item),
+                         warnings=list(item.mapping.warnings),
+                         columns=_columns(item))
         sha = _sha256(item.path)
         if scalar(self.con, "SELECT count(*) FROM loads WHERE file_sha256 = ? AND kind = ?",
                             [sha, kind.name]):
@@ -297,6 +406,8 @@ class _Loader:
                 self._members(index, item)
             else:
                 self._dimension(kind)
+        if self.preview:
+            rep.preview = self._preview(item)
         rejected = quarantine.add_rejected(self.con, "crmkit_typed", "crmkit_raw", item.source.headers,
                                            item.mapping, path, self.now)
         rejected += quarantine.add_malformed(self.con, malformed, item.source.headers, item.mapping, path, self.now)
@@ -314,8 +425,11 @@ class _Loader:
             fix = _FIXES.get(top, "fix the file and load it again")
             rows = "its only row" if rep.rows == 1 else f"none of its {rep.rows:,} rows"
             have = "it has" if rep.rows == 1 else f"{n:,} {'has' if n == 1 else 'have'}"
-            raise InputError(f"{rows} can be loaded, so nothing was loaded: {have} the reason {top!r}, the first "
+            err = InputError(f"{rows} can be loaded, so nothing was loaded: {have} the reason {top!r}, the first "
                              f"on row {first}; {fix}.", path=path)
+            if not self.preview:
+                raise err
+            rep.status, rep.error = "would fail", str(err)
         self.con.execute("INSERT INTO loads (file_sha256, kind, path, rows, accepted, rejected, loaded_at) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)", [sha, kind.name, path, rep.rows, rep.accepted, rep.rejected,
                                                           self.now])
@@ -326,6 +440,27 @@ class _Loader:
         return rep
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _preview(self, item: _Planned) -> list[dict]:
+        """The first rows of the file (``crmkit_typed``) as they would load: the data row, the member and
+        order they resolve to, the parsed fields (a return's quantity and amount negative), and the reason
+        of a row that would be rejected; members' phones, names and open ids masked as everywhere crmkit shows
+        them."""
+        have = {c for c, in self.con.execute("SELECT column_name FROM (DESCRIBE crmkit_typed)").fetchall()}
+        cols = {"row": "_row", "member_id": "_member", "order_id": "_order", "txn_type": "_type"}
+        cols = {k: v for k, v in cols.items() if v in have}
+        for f in item.mapping.kind.field_names:
+            if f in have and f not in cols and (f in item.mapping.columns or f == "amount"):
+                cols[f] = f'"{f}"'
+        if "_type" in have:
+            cols |= {c: f"CASE WHEN _type = 'return' THEN -abs(\"{c}\") ELSE \"{c}\" END"
+                     for c in ("quantity", "amount") if c in cols}
+        cols["reason"] = "_reason"
+        cur = self.con.execute(f"SELECT {', '.join(f'{v} AS {ident(k)}' for k, v in cols.items())} "
+                               f"FROM crmkit_typed ORDER BY _row LIMIT {int(self.preview)}")
+        masks = {"phone": privacy.mask_phone, "name": privacy.mask_name, "open_id": privacy.mask_id} \
+            if item.mapping.kind.members else {}  # a store's or a campaign's name is no one's
+        return [{k: _json_value(masks[k](v) if k in masks else v) for k, v in zip(cols, r)} for r in cur.fetchall()]
 
     def _flag(self, reason: str, where: str) -> None:
         """Give ``reason`` to the good rows of the file that satisfy ``where``."""
@@ -414,7 +549,7 @@ class _Loader:
         checks = [('t."order_id" IS NULL', "missing value: order_id")] if "order_id" in item.mapping.columns else []
         checks.append(("t.amount < 0 AND NOT coalesce(" + is_return + ", false)", "negative amount on a sale"))
         if item.derive:
-            self._derive_members(fields, checks)
+            self._derive_members(fields, checks, item.contacts)
         source, _ = identity.own_identity_sql(fields, "t")
         self._checked(fields, checks, f", CASE WHEN {is_return} THEN 'return' ELSE 'sale' END AS _type, "
                                       f"{source} AS _source")
@@ -488,17 +623,20 @@ class _Loader:
                 WHERE t._reason IS NULL) n
             WHERE crmkit_typed._row = n._row""")
 
-    def _derive_members(self, fields: list[str], checks: list[tuple[str, str]]) -> None:
-        """Members made from the good transactions whose member is unknown (asked for explicitly)."""
+    def _derive_members(self, fields: list[str], checks: list[tuple[str, str]], contacts: dict[str, int]) -> None:
+        """Members made from the good transactions whose member is unknown (asked for explicitly), with the
+        file's contact columns (:func:`crmkit.io.identity.derived_contacts_sql`)."""
         joins, member = identity.member_sql(fields)
+        phone, name, gender, birth = identity.derived_contacts_sql(contacts, self.now)
         source, source_id = identity.own_identity_sql(fields, "t")
         channel = f"coalesce(t.channel, CASE WHEN {source} IN {tuple(CHANNELS)} THEN {source} END)"
         good = " AND ".join(f"NOT coalesce({cond}, false)" for cond, _ in checks)
         n = scalar(self.con, f"""
             INSERT INTO crmkit_records
-            SELECT min(t._row), {source}, {source_id}, NULL, NULL, NULL, NULL, CAST(min(t.order_time) AS DATE),
-                   arg_min(t.store_id, t.order_time), arg_min({channel}, t.order_time), ?
-            FROM crmkit_parsed t {joins}
+            SELECT min(t._row), {source}, {source_id}, {phone}, {name}, {gender}, {birth},
+                   CAST(min(t.order_time) AS DATE), arg_min(t.store_id, t.order_time),
+                   arg_min({channel}, t.order_time), ?
+            FROM crmkit_parsed t JOIN crmkit_raw r USING (_row) {joins}
             WHERE t._reason IS NULL AND {good} AND {member} IS NULL AND {source_id} IS NOT NULL
             GROUP BY ALL""", ["derived from transactions"])
         if n:

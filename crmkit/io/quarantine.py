@@ -48,10 +48,28 @@ def _pii_headers() -> dict[str, str]:
             for a in (f,) + members.field(f).aliases}
 
 
+#: Parts of a header that say it holds personal data although it is no member field's alias, e.g. an
+#: order export's 买家手机号 or 收货人姓名: (part, mask macro), the first part found decides.
+PII_HEADER_PARTS = (
+    ("手机", "crmkit_mask_phone"), ("电话", "crmkit_mask_phone"), ("phone", "crmkit_mask_phone"),
+    ("mobile", "crmkit_mask_phone"), ("联系方式", "crmkit_mask_phone"),
+    ("姓名", "crmkit_mask_name"), ("收货人", "crmkit_mask_name"), ("收件人", "crmkit_mask_name"),
+    ("联系人", "crmkit_mask_name"), ("昵称", "crmkit_mask_name"), ("地址", "crmkit_mask_name"),
+    ("address", "crmkit_mask_name"), ("openid", "crmkit_mask_id"), ("身份证", "crmkit_mask_id"),
+)
+
+
+def _pii_macro(header: str) -> str | None:
+    norm = normalize_header(header)
+    if norm in _pii_headers():
+        return _pii_headers()[norm]
+    return next((macro for part, macro in PII_HEADER_PARTS if part in norm), None)
+
+
 def pii_columns(headers: list[str], mapping: Mapping) -> dict[int, str]:
-    """Column index → mask macro for the columns of a file that hold personal data."""
-    out = {i: _pii_headers()[normalize_header(h)] for i, h in enumerate(headers)
-           if normalize_header(h) in _pii_headers()}
+    """Column index → mask macro for the columns of a file that hold personal data: by the member
+    fields' aliases, by :data:`PII_HEADER_PARTS`, and by the mapping."""
+    out = {i: m for i, m in ((i, _pii_macro(h)) for i, h in enumerate(headers)) if m}
     out.update({i: PII_MASKS[f] for f, i in mapping.columns.items() if f in PII_MASKS})
     return out
 

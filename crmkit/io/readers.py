@@ -39,8 +39,20 @@ the wrong number of fields are not dropped: they come back as *malformed* rows
 for quarantine. Neither are lines longer than :data:`MAX_LINE_BYTES` (DuckDB
 drops a line longer than its buffer without a word): they are cut out before
 the file is read and come back as malformed rows too, so rows = accepted +
-rejected holds for every file. A first line longer than :data:`MAX_HEADER_CHARS`
-is refused in one sentence.
+rejected holds for every file. As a backstop, the rows read are checked against
+the file's records (its lines, less the line breaks inside quoted fields,
+:func:`_quoted_newlines`): a file of which the reader dropped a row is refused in
+one sentence. A first line longer than :data:`MAX_HEADER_CHARS` is refused in one
+sentence.
+
+Workbooks
+---------
+A ``.xlsx``/``.xlsm`` is read whole, as the rectangle from A1 to its farthest
+value. Before it is read, what it declares and holds is checked with
+:mod:`zipfile`, streaming (:func:`_check_workbook`): a sheet whose rectangle is
+beyond :data:`MAX_EXCEL_CELLS`, shared strings declared beyond that number, or
+a part beyond :data:`MAX_EXCEL_PART_BYTES` uncompressed, is refused in one
+sentence naming the file, instead of the reader aborting the process.
 """
 from __future__ import annotations
 
@@ -49,6 +61,7 @@ import csv
 import datetime as dt
 import re
 import tempfile
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,18 +358,21 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     mixed_newlines = "\r\n" in text and text.count("\n") != text.count("\r\n")
     if mixed_newlines:  # LF and CRLF in one file (a header typed on another machine): the reader wants one
         text = text.replace("\r\n", "\n")
-    blank_rows = _blank_rows(text, source.header, spaces=source.delimiter == _WHITESPACE)
+    # lines whose line break is inside a quoted field: such a record spans lines
+    spanned = _quoted_newlines(path, text, source.delimiter, source.header) \
+        if source.delimiter != _WHITESPACE and '"' in text else np.zeros(0, np.int64)
+    blank_rows = _blank_rows(text, source.header, spaces=source.delimiter == _WHITESPACE, spanned=spanned)
     if long_rows:  # cut to empty lines above: malformed rows, not blank ones
         blank_rows = [r for r in blank_rows if r not in long_rows]
     rewrite = (source.encoding != "utf-8" or source.delimiter == _WHITESPACE or bool(blank_rows)
                or mixed_newlines or bool(long_rows))
-    # without quotes every line is a row: the rows read are checked against the lines, so none is lost silently
+    # the rows read are checked against the records (lines, less the line breaks inside quoted fields),
+    # so none is lost silently
     lines = None
-    if '"' not in text and text.count("\r") == text.count("\r\n"):
-        lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1) - int(source.header)
+    if text.count("\r") == text.count("\r\n"):  # a lone CR ends a record for the reader, not here
+        lines = (text.count("\n") + (0 if not text or text.endswith("\n") else 1) - int(source.header)
+                 - len(spanned))
     delim, quote = source.delimiter, '"'
-    if source.delimiter != _WHITESPACE and text.count('"') % 2:
-        _unclosed_quote(path, text, source.delimiter, source.header)
     if source.delimiter == _WHITESPACE:
         text = re.sub(r"[ \t]+", "\t", re.sub(r"(?m)^[ \t]+|[ \t]+$", "", text.replace("\r\n", "\n")))
         delim, quote = "\t", ""
@@ -390,7 +406,8 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     if lines is not None:
         read = con.execute(f"SELECT count(*) FROM {table}_read").fetchall()[0][0]
         if read + len(malformed) + len(blank_rows) != lines:
-            raise InputError(f"only {read + len(malformed) + len(blank_rows):,} of its {lines:,} lines could be "
+            unit = "records" if len(spanned) else "lines"
+            raise InputError(f"only {read + len(malformed) + len(blank_rows):,} of its {lines:,} {unit} could be "
                              f"read as rows, so nothing was loaded; check the file's format.", path=str(path))
     _number_rows(con, table, skip=sorted(set(blank_rows) | {m[0] for m in malformed}))
     return malformed
@@ -434,17 +451,32 @@ def _same_header(source: Source, text: str, enc: str) -> None:
                          f"{_NAMES.get(enc, enc)}; pass --encoding.", path=str(source.path))
 
 
-def _unclosed_quote(path: Path, text: str, delimiter: str, header: bool) -> None:
-    """Raise for a quote that opens a field and is never closed: the reader would take the rest of
-    the file as one value. A quote inside a field (``55" TV``) is a plain character, as for the reader.
+def _quoted_newlines(path: Path, text: str, delimiter: str, header: bool) -> np.ndarray:
+    """The (1-based) numbers of the lines whose line break lies inside a quoted field, in order (a quoted
+    field may span lines: one record, many lines). Raise for a quote that opens a field and is never
+    closed: the reader would take the rest of the file as one value.
 
-    Runs only when the file holds an odd number of quotes; lines without one are skipped.
+    A quote is a field's opening or closing one, or one of a doubled pair, when it follows a delimiter or
+    a line break or precedes one, or is next to another quote. When every quote of the file is such a
+    quote and their number is even, a line break is inside a field exactly when an odd number of quotes
+    come before it, counted with numpy. Otherwise (a quote inside a field, ``55" TV``, which is a plain
+    character, as for the reader), the lines with a quote are read character by character.
     """
-    inside, opened = False, 0
-    for number, line in enumerate(text.split("\n"), 1):
-        if '"' not in line:
-            continue
-        field_start, j, n = not inside, 0, len(line)
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    quotes = np.flatnonzero(raw == ord('"'))
+    if len(quotes) % 2 == 0:
+        d = ord(delimiter)
+        prev = np.where(quotes > 0, raw[quotes - 1], ord("\n"))
+        nxt = np.where(quotes + 1 < len(raw), raw[np.minimum(quotes + 1, len(raw) - 1)], ord("\n"))
+        placed = ((prev == d) | (prev == ord("\n")) | (prev == ord('"')) | (nxt == d) | (nxt == ord("\n"))
+                  | (nxt == ord("\r")) | (nxt == ord('"')))
+        if placed.all():
+            return np.flatnonzero(np.searchsorted(quotes, np.flatnonzero(raw == ord("\n"))) % 2) + 1
+    del raw
+    inside, opened, spanned = False, 0, []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        field_start, j, n = not inside, 0, len(line) if '"' in line else 0
         while j < n:
             ch = line[j]
             if inside:
@@ -457,13 +489,20 @@ def _unclosed_quote(path: Path, text: str, delimiter: str, header: bool) -> None
                 inside, opened = True, number
             field_start = not inside and ch == delimiter
             j += 1
+        if inside and number < len(lines):
+            spanned.append(number)
     if inside:
         raise InputError(f"a quote (\") opened on row {opened - int(header)} is never closed, so the rest of "
                          "the file would be read as one value; fix that row.", path=str(path))
+    return np.array(spanned, np.int64)
 
 
-def _blank_rows(text: str, header: bool, spaces: bool) -> list[int]:
-    """Data row numbers of the blank lines (which DuckDB skips); ``spaces`` counts blanks-only lines."""
+def _blank_rows(text: str, header: bool, spaces: bool, spanned: np.ndarray) -> list[int]:
+    """Data row numbers of the blank lines (which DuckDB skips); ``spaces`` counts blanks-only lines.
+
+    A blank line inside a quoted field (after a line of ``spanned``, :func:`_quoted_newlines`) is part
+    of its record, not a row; a record that spans lines is one row.
+    """
     if not spaces and "\n\n" not in text and "\n\r\n" not in text:
         return []
     pattern = r"(?m)^[ \t]*\r?\n" if spaces else r"(?m)^\r?\n"
@@ -471,7 +510,10 @@ def _blank_rows(text: str, header: bool, spaces: bool) -> list[int]:
     for off in (m.start() for m in re.finditer(pattern, text)):
         line += text.count("\n", pos, off)
         pos = off
-        rows.append(line - int(header))
+        before = int(np.searchsorted(spanned, line))  # lines before this one that end inside a field
+        if before and spanned[before - 1] == line - 1:
+            continue
+        rows.append(line - int(header) - before)
     return rows
 
 
@@ -515,10 +557,257 @@ def drop(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 # -- Excel -----------------------------------------------------------------------------------
 
+#: A sheet is read as the whole rectangle from A1 to its farthest value, held in memory at once (the
+#: reader asks for 32 bytes a cell): a sheet whose rectangle holds more cells than this is refused before
+#: it is read. A lone value in cell XFD1048576 of a 5 KB file would ask for 512 GiB and abort the process.
+#: 50 million cells are 1,048,576 rows (Excel's most) of 47 columns.
+MAX_EXCEL_CELLS = 50_000_000
+#: A workbook part (a sheet, the shared strings) larger than this uncompressed is refused.
+MAX_EXCEL_PART_BYTES = 4 << 30
+_ZIPPED_EXCEL = {".xlsx", ".xlsm"}
+_XML_CHUNK = 1 << 24
+_SHEET_PART = re.compile(r"xl/(worksheets|dialogsheets|macrosheets)/[^/]+\.xml", re.IGNORECASE)
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse, in one sentence, a .xlsx/.xlsm workbook that declares or holds more than the reader can hold.
+
+    Read with :mod:`zipfile` before the workbook is opened, streaming: the uncompressed size that each
+    sheet and the shared strings declare (at most :data:`MAX_EXCEL_PART_BYTES`); the ``count`` and
+    ``uniqueCount`` the shared strings declare (the reader reserves room for that many at once; at most
+    :data:`MAX_EXCEL_CELLS`, since each string is in some cell); and the extent of every sheet's values
+    (:func:`_sheet_extent`; at most :data:`MAX_EXCEL_CELLS`). A sheet's declared ``<dimension ref=...>``
+    does not decide, since the reader sizes a sheet by its values, not by what it declares: a sheet that
+    declares ``A1:XFD1048576`` because of one formatted but empty far cell loads, and one that declares
+    ``A1:B2`` but holds a value in XFD1048576 is refused.
+    """
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip: the reader's own error names the file
+    with book:
+        for info in book.infolist():
+            shared = info.filename.lower() == "xl/sharedstrings.xml"
+            if not (shared or _SHEET_PART.fullmatch(info.filename)):
+                continue
+            if info.file_size > MAX_EXCEL_PART_BYTES:
+                raise InputError(f"its part {info.filename} is {info.file_size:,} bytes uncompressed, more than "
+                                 f"the {MAX_EXCEL_PART_BYTES:,} crmkit reads from a workbook; save the sheet as "
+                                 f"CSV.", path=str(path))
+            if shared:
+                with book.open(info) as fh:
+                    _check_shared_strings(path, fh.read(4096))
+                continue
+            rows, cols = _sheet_extent(lambda: book.open(info))
+            if rows * cols > MAX_EXCEL_CELLS:
+                raise InputError(f"its sheet {info.filename} has values as far as row {rows:,} and column "
+                                 f"{_column_name(cols)}, so reading it means {rows:,} rows × {cols:,} columns "
+                                 f"({rows * cols:,} cells), more than the {MAX_EXCEL_CELLS:,} crmkit reads from "
+                                 f"a sheet; delete the cells beyond the data, or save the sheet as CSV.",
+                                 path=str(path))
+
+
+def _check_shared_strings(path: Path, head: bytes) -> None:
+    root = re.search(rb"<(?:[\w.-]+:)?sst\b[^>]*>", head)
+    for attr in ("uniqueCount", "count"):
+        m = re.search(rb"\s" + attr.encode() + rb"""\s*=\s*["']\s*([0-9]+)""", root.group(0)) if root else None
+        if m and int(m.group(1)) > MAX_EXCEL_CELLS:
+            raise InputError(f"it declares {int(m.group(1)):,} shared strings ({attr}), more than the "
+                             f"{MAX_EXCEL_CELLS:,} cells crmkit reads from a sheet; save the sheet as CSV.",
+                             path=str(path))
+
+
+def _column_name(col: int) -> str:
+    """``1`` → ``A``, ``16384`` → ``XFD``."""
+    name = ""
+    while col > 0:
+        col, rem = divmod(col - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def _xml_chunks(open_part):
+    """The XML of a part in chunks of about :data:`_XML_CHUNK` bytes, each cut before its last ``<``
+    (so no tag is split), with the chunk's prefix of element names (``x:`` of ``<x:c>``)."""
+    with open_part() as fh:
+        tail, prefix = b"", None
+        while chunk := fh.read(_XML_CHUNK):
+            data = tail + chunk
+            if prefix is None:
+                root = re.search(rb"<([\w.-]+:)?worksheet\b", data[:1 << 16])
+                prefix = (root.group(1) or b"") if root else b""
+            cut = data.rfind(b"<")
+            cut = cut if cut > 0 else len(data)
+            data, tail = data[:cut], data[cut:]
+            yield data, prefix
+        if tail:
+            yield tail, prefix or b""
+
+
+def _sheet_extent(open_part) -> tuple[int, int]:
+    """``(rows, columns)`` of the rectangle from A1 to the farthest cells of a sheet that hold a value.
+
+    A cell holds a value when it has a non-empty ``<v>`` or an inline string ``<is>``; the reader
+    skips the others (``<c r="XFD1048576" s="1"/>``). The sheet is streamed and scanned with numpy
+    for its cell references ``r="B7"``; only when the rectangle of all its cells is beyond
+    :data:`MAX_EXCEL_CELLS` is it streamed again for its values, each of which belongs to the last
+    reference before it. A sheet whose cells do not all carry a reference (such a cell takes the
+    next position) is scanned tag by tag instead (:func:`_sheet_extent_by_tags`).
+    """
+    top_row = top_col = 0
+    for data, prefix in _xml_chunks(open_part):
+        a = np.frombuffer(data + b"\0" * 16, np.uint8)
+        refs = _cell_refs(a, len(data))
+        if _cell_tags(a, len(data), prefix) != len(refs):
+            return _sheet_extent_by_tags(open_part)
+        row, col = _farthest(a, refs)
+        top_row, top_col = max(top_row, row), max(top_col, col)
+    if top_row * top_col <= MAX_EXCEL_CELLS:
+        return top_row, top_col
+    top_row = top_col = 0
+    last = None  # the last reference of the chunks before
+    for data, prefix in _xml_chunks(open_part):
+        a = np.frombuffer(data + b"\0" * 16, np.uint8)
+        refs = _cell_refs(a, len(data))
+        rows, cols = _ref_values(a, refs)
+        v = _find(a, len(data), b"<" + prefix + b"v>")
+        v = v[a[v + len(prefix) + 3] != ord("<")]  # <v></v> is empty
+        values = np.concatenate([v, _find(a, len(data), b"<" + prefix + b"is>"),
+                                 _find(a, len(data), b"<" + prefix + b"is ")])
+        owner = np.searchsorted(refs, values) - 1
+        if last is not None and (owner < 0).any():
+            top_row, top_col = max(top_row, last[0]), max(top_col, last[1])
+        owner = owner[owner >= 0]
+        if len(owner):
+            top_row, top_col = max(top_row, int(rows[owner].max())), max(top_col, int(cols[owner].max()))
+        if len(refs):
+            last = (int(rows[-1]), int(cols[-1]))
+    return top_row, top_col
+
+
+def _find(a: np.ndarray, n: int, pattern: bytes) -> np.ndarray:
+    """Positions of ``pattern`` in the first ``n`` bytes of ``a`` (padded beyond ``n``)."""
+    at = np.flatnonzero(a[:n] == pattern[0])
+    for k in range(1, len(pattern)):
+        at = at[a[at + k] == pattern[k]]
+    return at
+
+
+def _cell_tags(a: np.ndarray, n: int, prefix: bytes) -> int:
+    """How many cell elements (``<c>``, ``<c r="A1" ...>``) the first ``n`` bytes of ``a`` open."""
+    at = _find(a, n, b"<" + prefix + b"c") + len(prefix) + 2
+    nxt = a[at]
+    return int(np.count_nonzero((nxt == ord(" ")) | (nxt == ord(">")) | (nxt == ord("/")) | (nxt == ord("\t"))
+                                | (nxt == ord("\n")) | (nxt == ord("\r"))))
+
+
+def _letter(x: np.ndarray) -> np.ndarray:
+    return (x >= ord("A")) & (x <= ord("Z"))
+
+
+def _digit(x: np.ndarray) -> np.ndarray:
+    return (x >= ord("0")) & (x <= ord("9"))
+
+
+def _cell_refs(a: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the cell references (``B7`` of `` r="B7"``) in the first ``n`` bytes of ``a``."""
+    eq = np.flatnonzero(a[:n] == ord("="))
+    eq = eq[eq >= 2]
+    eq = eq[a[eq - 1] == ord("r")]
+    before, quote = a[eq - 2], a[eq + 1]
+    eq = eq[((before == ord(" ")) | (before == ord("\t")) | (before == ord("\n")) | (before == ord("\r")))
+            & ((quote == ord('"')) | (quote == ord("'"))) & _letter(a[eq + 2])]
+    return eq + 2
+
+
+#: Row or column of a reference beyond Excel's last cell (more than 3 letters or 7 digits).
+_BEYOND = 1 << 40
+
+
+def _column_number(letters: bytes) -> int:
+    return sum((ch - 64) * 26 ** i for i, ch in enumerate(reversed(letters))) if len(letters) <= 3 else _BEYOND
+
+
+def _farthest(a: np.ndarray, refs: np.ndarray) -> tuple[int, int]:
+    """The largest row and the largest column (1-based) of the references at ``refs``.
+
+    Without parsing each: a longer run of letters (digits) is a larger column (row), and among runs
+    of the same length the larger is the larger as bytes, compared as big-endian integers (the bytes
+    after equal runs only break a tie between equal values).
+    """
+    if not len(refs):
+        return 0, 0
+    letters = np.lib.stride_tricks.sliding_window_view(a, 4)[refs]
+    n_letters, four = _run(_letter(letters))
+    digits = np.lib.stride_tricks.sliding_window_view(a, 8)[refs + n_letters]
+    n_digits, eight = _run(_digit(digits))
+    if four.any() or eight.any():
+        return _BEYOND, _BEYOND
+    out = []
+    for window, run, width in ((digits, n_digits, 8), (letters, n_letters, 4)):
+        longest = np.flatnonzero(run == run.max())
+        key = window[longest].view(">u8" if width == 8 else ">u4").ravel()
+        best = longest[int(np.argmax(key))]
+        out.append(bytes(window[best][:run[best]]))
+    return int(out[0] or 0), _column_number(out[1])
+
+
+def _run(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``flags``: how many of its first columns are all True, and whether all of them are."""
+    run, count = flags[:, 0].copy(), flags[:, 0].astype(np.int64)
+    for k in range(1, flags.shape[1]):
+        run &= flags[:, k]
+        count += run
+    return count, run
+
+
+def _ref_values(a: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (1-based) of the references at ``refs`` (:data:`_BEYOND` past Excel's last cell)."""
+    cols, more = a[refs].astype(np.int64) - 64, np.ones(len(refs), bool)
+    for k in (1, 2):
+        more &= _letter(a[refs + k])
+        cols = np.where(more, cols * 26 + a[refs + k] - 64, cols)
+    beyond = more & _letter(a[refs + 3])
+    at = refs + 1 + _letter(a[refs + 1]) + (_letter(a[refs + 1]) & _letter(a[refs + 2]))
+    rows, more = np.zeros(len(at), np.int64), np.ones(len(at), bool)
+    for k in range(7):
+        more &= _digit(a[at + k])
+        rows = np.where(more, rows * 10 + a[at + k] - 48, rows)
+    beyond |= more & _digit(a[at + 7])
+    return np.where(beyond, _BEYOND, rows), np.where(beyond, _BEYOND, cols)
+
+
+_TAG = re.compile(rb"<(?:[\w.-]+:)?(row|c|v|is)(?=[\s/>])([^>]*)>")
+_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]*)([0-9]*)["']""")
+
+
+def _sheet_extent_by_tags(open_part) -> tuple[int, int]:
+    """:func:`_sheet_extent` for a sheet whose cells do not all carry a reference, tag by tag: a row
+    without a reference is the next row, a cell without one the next column."""
+    top_row = top_col = row = col = 0
+    for data, _ in _xml_chunks(open_part):
+        for m in _TAG.finditer(data):
+            name, attrs = m.group(1), m.group(2)
+            ref = _REF.search(b" " + attrs) if name in (b"row", b"c") else None
+            if name == b"row":
+                row, col = (int(ref.group(2)) if ref and ref.group(2) else row + 1), 0
+            elif name == b"c":
+                if ref and ref.group(1):
+                    col = _column_number(ref.group(1))
+                    row = int(ref.group(2)) if ref.group(2) else row
+                else:
+                    col += 1
+            elif (name == b"is" or data[m.end():m.end() + 1] != b"<") and not attrs.endswith(b"/"):
+                top_row, top_col = max(top_row, row), max(top_col, col)
+    return top_row, top_col
+
 def _excel_rows(path: Path) -> list[list]:
-    """The cells of the first sheet; its first row is the header."""
+    """The cells of the first sheet; its first row is the header. A workbook beyond the bounds is refused
+    before it is read (:func:`_check_workbook`)."""
     from python_calamine import CalamineWorkbook
 
+    if path.suffix.lower() in _ZIPPED_EXCEL:
+        _check_workbook(path)
     try:
         rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python(skip_empty_area=False)
     except Exception as err:  # calamine raises its own types for corrupt or encrypted books

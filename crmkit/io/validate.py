@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import duckdb
 
 from ..errors import InputError
-from .kinds import VOCABULARIES, Field, Mapping
+from .kinds import DERIVATIONS, VOCABULARIES, Field, Mapping
 from .sql import lit
 
 #: Year-first layouts tried in order (``%m``/``%d`` also read single digits: ``2024/1/31``), after the
@@ -88,7 +88,9 @@ _AM = "(上午|凌晨|早上)|(?i:[0-9 ]a\\.?m\\.?\\s*$)"
 
 _FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
 _HALF_WIDTH = "0123456789.,-+:/ "
-_MONEY_MARKS = ("¥", "￥", "元", "，")
+#: Currency marks stripped from amounts: every symbol of :data:`crmkit.currency.CURRENCIES` (longest first, so
+#: ``HK$`` goes whole), ``￥``, ``元`` and the full-width comma.
+_MONEY_MARKS = ("MOP$", "HK$", "NT$", "S$", "A$", "C$", "¥", "￥", "元", "£", "€", "₩", "$", "，")
 
 
 def _list(formats) -> str:
@@ -332,14 +334,21 @@ def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, 
     Fields the file does not carry are NULL columns of the right type. A view,
     so that the loader materializes the rows once, with its own checks.
     ``dates`` are the columns' date rules (:func:`decide_dates`).
+
+    A derived field (``mapping.derived``, see :data:`kinds.DERIVATIONS`) is the product of its inputs,
+    which are then required: a row without a valid input is quarantined (``missing value: unit_price``).
+    A field read only to derive another (``unit_price``) is ignored when that one is not derived.
     """
     dates = dates or {}
     kind = mapping.kind
+    inputs = {i for d in mapping.derived for i in DERIVATIONS[d][0]}
+    used = {f.name for f in kind.fields if f.name in mapping.columns and (f.derives is None or f.derives in
+                                                                          mapping.derived)}
     inner, middle, checks = ["_row"], ["_row"], []
     if mapping.identities:
         checks.append((" AND ".join(f'"{f}" IS NULL' for f in mapping.identities), "missing member id"))
     for f in kind.fields:
-        if f.name not in mapping.columns:
+        if f.name not in used:
             middle.append(f'CAST(NULL AS {_sql_type(f)}) AS "{f.name}"')
             continue
         col = f"c{mapping.columns[f.name]}"
@@ -347,9 +356,9 @@ def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, 
         middle += [f'{finish_sql(f, chr(34) + f.name + chr(34), chr(34) + "_in_" + f.name + chr(34))} '
                    f'AS "{f.name}"', f'"_in_{f.name}"']
     present = {f.name: f"(\"_in_{f.name}\" IS NOT NULL AND trim(\"_in_{f.name}\") <> '')" for f in kind.fields}
-    mapped = [f for f in kind.fields if f.name in mapping.columns]
+    mapped = [f for f in kind.fields if f.name in used]
     checks += [(f'"{f.name}" IS NULL AND NOT {present[f.name]}', f"missing value: {f.name}")
-               for f in mapped if f.required]
+               for f in mapped if f.required or f.name in inputs]
     checks += [(f'"{f.name}" IS NULL AND {present[f.name]}', _bad_reason(f)) for f in mapped if _bad_reason(f)]
     for f in mapped:
         if f.no_future:
@@ -359,7 +368,8 @@ def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, 
         if f.since:
             checks.append((f'"{f.name}" < DATE {lit(f.since)}', f"date before {f.since[:4]}: {f.name}"))
     reason = "CASE " + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r in checks) + " END" if checks else "NULL"
-    keep = ", ".join(f'"{f.name}"' for f in kind.fields)
+    keep = ", ".join(" * ".join(f'"{i}"' for i in DERIVATIONS[f.name][0]) + f' AS "{f.name}"'
+                     if f.name in mapping.derived else f'"{f.name}"' for f in kind.fields)
     con.execute(f"CREATE TEMP VIEW {out} AS SELECT _row, {keep}, CAST({reason} AS VARCHAR) AS _reason "
                 f"FROM (SELECT {', '.join(middle)} FROM (SELECT {', '.join(inner)} FROM {raw}))")
 

@@ -11,7 +11,7 @@ Definitions (used by every function here, and by the demo generator's truth)
 - **Outcomes per assigned member.** An order belongs to the window when its
   first line's ``order_time`` is in the window. ``orders`` counts the window's
   orders with at least one sale line; a member *converted* (purchased) when
-  ``orders > 0``; ``revenue`` is the net amount of the window's orders in yuan,
+  ``orders > 0``; ``revenue`` is the net amount of the window's orders in the store's currency,
   all their lines summed, so a return counts against the order it belongs to
   (same ``order_id``), even when made after the window closes. Gross margin per
   member is ``revenue × margin_rate``. Members who did not buy count as zeros.
@@ -20,7 +20,7 @@ Definitions (used by every function here, and by the demo generator's truth)
   members; relative lifts are treatment / control − 1.
 - **Totals.** Incremental orders, revenue and margin are the per-member lift
   × the number of treatment members.
-- **Cost** (yuan) = ``cost_per_contact`` × contacted treatment members
+- **Cost** (money) = ``cost_per_contact`` × contacted treatment members
   (``contacted_at`` set) + ``fixed_cost`` + the value of the campaign's redeemed
   coupons (the coupon's own ``value``, else the campaign's ``coupon_value``),
   wherever they were redeemed. Empty cost fields count as 0.
@@ -74,6 +74,7 @@ from .stats import (Interval, Lift, bootstrap_means, bootstrap_p_value, mde_mean
                     mean_lift, percentile_interval, proportion_lift, sample_size_proportions, welch_test,
                     wilson_interval)
 from .store import transaction
+from .text import text_table
 from .tiers import tier_label
 
 #: A control group with fewer members is too small to conclude ("cannot tell yet").
@@ -173,8 +174,8 @@ register({
         "归因窗口内两组均无人购买：增量销售额为零。",
         "Nobody in either group bought in the attribution window: the incremental revenue is zero."),
     "campaign.warn.no_contacts": (
-        "没有活动组会员记录了触达时间（contacted_at），触达成本按 ¥0 计。",
-        "No treatment member is recorded as contacted (contacted_at is empty), so contact cost counts as ¥0."),
+        "没有活动组会员记录了触达时间（contacted_at），触达成本按 0 计。",
+        "No treatment member is recorded as contacted (contacted_at is empty), so contact cost counts as zero."),
     "campaign.warn.no_margin_rate": (
         "活动未设置毛利率（margin_rate），无法计算毛利与ROI。",
         "The campaign has no margin_rate, so gross margin and ROI cannot be computed."),
@@ -263,7 +264,7 @@ def profile_query(as_of, pre_days: int = 365, tiers=None) -> Query:
     Columns: tier, segment (RFM; empty for members who never bought), home
     store, region, channel, lifecycle_stage, clv_band (empty before ``crmkit
     score``), tenure_days, recency_days (empty if never bought), purchase_days
-    and net_spend (all history), pre_spend (yuan) and pre_purchase_days over
+    and net_spend (all history), pre_spend (money) and pre_purchase_days over
     the ``pre_days`` days up to ``as_of``. See :func:`crmkit.audience.attributes_query`.
     """
     return attributes_query(as_of, tiers=tiers) + Query(_PROFILE_CTES, {"pre_days": int(pre_days)})
@@ -474,10 +475,10 @@ class CampaignResult:
         if self.n_control < self.min_control:
             return t("campaign.text.small_control", lang).format(n_c=self.n_control, min_control=self.min_control)
         return t(f"campaign.text.{self.verdict}", lang).format(
-            margin=_yuan(self.incremental_margin.estimate), margin_ci=_yuan_ci(self.incremental_margin),
-            cost=_yuan(self.cost["total"]), net_ci=_yuan_ci(self.net_margin),
-            mde=_yuan(self.mde.get("margin_per_member", math.nan), 2),
-            breakeven=_yuan(self.mde.get("breakeven_margin_per_member", math.nan), 2))
+            margin=_money(self.incremental_margin.estimate), margin_ci=_money_ci(self.incremental_margin),
+            cost=_money(self.cost["total"]), net_ci=_money_ci(self.net_margin),
+            mde=_money(self.mde.get("margin_per_member", math.nan), 2),
+            breakeven=_money(self.mde.get("breakeven_margin_per_member", math.nan), 2))
 
     def summary(self, lang: str = "zh") -> str:
         """A readable multi-line summary for the console."""
@@ -503,17 +504,15 @@ class CampaignResult:
             diff_fmt = _pp if m == "conversion" else fmt
             rows.append([t(f"campaign.{m}", lang), fmt(lift.treatment), fmt(lift.control),
                          _fmt_iv(lift.lift, diff_fmt, signed=True), _fmt_iv(lift.lift_rel, _pct, signed=True)])
-        widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines += ["  ".join(_pad(c, w, left=i == 0) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                  for r in rows]
+        lines += text_table(rows, right=set(range(1, len(rows[0]))))
         lines.append("")
-        for key, fmt in (("incremental_orders", _count), ("incremental_revenue", _yuan),
-                         ("incremental_margin", _yuan)):
+        for key, fmt in (("incremental_orders", _count), ("incremental_revenue", _money),
+                         ("incremental_margin", _money)):
             lines.append(f"{t(f'campaign.{key}', lang)}: {_fmt_iv(getattr(self, key), fmt, signed=True)}")
         c = self.cost
         lines.append(t("campaign.cost", lang).format(
-            total=_yuan(c["total"]), contact=_yuan(c["contact"]), fixed=_yuan(c["fixed"]),
-            coupons=_yuan(c["coupons"]), redeemed=self.coupons_redeemed))
+            total=_money(c["total"]), contact=_money(c["contact"]), fixed=_money(c["fixed"]),
+            coupons=_money(c["coupons"]), redeemed=self.coupons_redeemed))
         if self.measured and not self.value_reason:
             lines.append(t("campaign.roi", lang).format(
                 roi=_pct(self.roi.estimate, signed=True), ci=_fmt_ci(self.roi, lambda x: _pct(x, signed=True)),
@@ -859,7 +858,7 @@ def uplift_ranking(con: duckdb.DuckDBPyConnection, campaign_id: str, outcome: st
     Parameters
     ----------
     outcome
-        ``conversion`` (bought in the window) or ``margin`` (gross margin per member, yuan).
+        ``conversion`` (bought in the window) or ``margin`` (gross margin per member, money).
 
     Returns
     -------
@@ -1038,7 +1037,7 @@ def balance_table(con: duckdb.DuckDBPyConnection, assignments, *, as_of=None, pr
     -------
     DataFrame
         metric, treatment, control, difference, smd. Means per member for
-        pre_spend (yuan) and pre_purchase_days, shares for ``mix`` values.
+        pre_spend (money) and pre_purchase_days, shares for ``mix`` values.
         ``smd`` is the standardized mean difference; |smd| < 0.1 is the usual
         mark of good balance.
     """
@@ -1134,7 +1133,7 @@ def plot_lift(table: pd.DataFrame, lang: str = "zh"):
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [label(v, lang) for v in table[by]])
     ax.xaxis.set_major_formatter(viz.FuncFormatter(lambda x, _pos: viz.fmt_pp(x, 0)) if metric == "conversion"
-                                 else viz.yuan_formatter)
+                                 else viz.money_formatter)
     by_label = t({"tier": "tier.tier", "segment": "rfm.segment"}.get(by, by), lang)
     ax.set_title(t("campaign.lift_title", lang).format(metric=t(f"campaign.{metric}", lang), by=by_label))
     ax.set_xlabel(t("campaign.lift", lang))
@@ -1164,8 +1163,8 @@ def plot_funnel(rows: pd.DataFrame, campaign_id: str, lang: str = "zh"):
 
 # --------------------------------------------------------------------------- formatting
 
-def _yuan(x, decimals: int = 0, signed: bool = False) -> str:
-    s = viz.fmt_yuan(float(x), decimals)
+def _money(x, decimals: int = 0, signed: bool = False) -> str:
+    s = viz.fmt_money(float(x), decimals)
     return f"+{s}" if signed and float(x) > 0 else s
 
 
@@ -1192,7 +1191,7 @@ def _fmt_metric(metric: str):
         return _pct
     if metric == "orders_per_member":
         return lambda x, signed=False: "–" if not math.isfinite(float(x)) else f"{float(x):{'+' if signed else ''}.3f}"
-    return lambda x, signed=False: _yuan(x, 2, signed)
+    return lambda x, signed=False: _money(x, 2, signed)
 
 
 def _fmt_ci(iv: Interval, fmt) -> str:
@@ -1206,15 +1205,6 @@ def _fmt_iv(iv: Interval, fmt, signed: bool = False) -> str:
     return f"{f(iv.estimate)} {_fmt_ci(iv, f)}".rstrip()
 
 
-def _yuan_ci(iv: Interval) -> str:
-    return _fmt_ci(iv, _yuan)
+def _money_ci(iv: Interval) -> str:
+    return _fmt_ci(iv, _money)
 
-
-def _width(s: str) -> int:
-    """Display width: CJK characters take two columns."""
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _pad(s: str, width: int, left: bool) -> str:
-    fill = " " * (width - _width(s))
-    return s + fill if left else fill + s

@@ -2,8 +2,19 @@
 
 Each module registers its own labels with :func:`register`, so that label
 tables live beside the code that uses them; :func:`t` looks a key up.
+
+A label that names money writes ``{money}`` where the currency goes:
+:func:`t` puts the current currency there (:mod:`crmkit.currency`), its unit
+in Chinese and its symbol in English, so ``净销售额（{money}）`` /
+``Net sales ({money})`` read ``净销售额（元）`` / ``Net sales (¥)`` in a CNY
+store and ``净销售额（英镑）`` / ``Net sales (£)`` in a GBP one.
 """
 from __future__ import annotations
+
+from . import currency
+
+#: Where a label names the currency.
+MONEY = "{money}"
 
 LANGS = ("zh", "en")
 
@@ -25,7 +36,8 @@ def t(key: str, lang: str = "zh") -> str:
     entry = _LABELS.get(key)
     if entry is None:
         return key
-    return entry.get(lang) or entry.get("en") or key
+    label = entry.get(lang) or entry.get("en") or key
+    return label.replace(MONEY, currency.current().unit(lang)) if MONEY in label else label
 
 
 def labels() -> dict[str, dict[str, str]]:
@@ -43,5 +55,5 @@ register({
     "pos": ("门店POS", "POS"),
     "online": ("线上商城", "Online mall"),
     "miniapp": ("小程序", "Mini-program"),
-    "yuan": ("元", "CNY"),
+    "currency": (MONEY, MONEY),
 })

@@ -6,7 +6,7 @@ writes, for one ``as_of`` date::
 
     <out>/<as_of>/<name>.ipynb    executed notebook, code and any traceback kept
     <out>/<as_of>/<name>.html     the report a manager reads: no code, no tracebacks
-    <out>/<as_of>/manifest.json   parameters, version, data fingerprint, status per notebook
+    <out>/<as_of>/manifest.json   parameters, version, data fingerprint, currency, status per notebook
 
 A failing notebook is recorded as ``failed`` with a one-sentence error, keeps its
 executed copy, and gets an HTML showing its outputs up to the failure and the
@@ -64,7 +64,9 @@ from . import __version__
 from .errors import CrmkitError
 from .i18n import LANGS
 from .progress import Progress
+from .currency import store_currency
 from .store import connect, snapshot
+from .text import display_width, pad
 
 #: The report notebooks, in the order they run and are listed.
 NOTEBOOKS = ("member_overview", "clv_churn", "campaign_review", "monthly_report")
@@ -206,8 +208,8 @@ def parameters_help(names: list[str] | tuple[str, ...] = NOTEBOOKS) -> str:
         if others:
             where += "; default " + ", ".join(others)
         rows.append((key, doc["default"], f"{doc['help']} [{where}]" if doc["help"] else f"[{where}]"))
-    width = max(len(f"{k}={d}") for k, d, _ in rows) + 2
-    return "\n".join(f"  {f'{k}={d}':<{width}}{h}" for k, d, h in rows)
+    width = max(display_width(f"{k}={d}") for k, d, _ in rows) + 2
+    return "\n".join(f"  {pad(f'{k}={d}', width)}{h}" for k, d, h in rows)
 
 
 def check_kernel() -> None:
@@ -537,7 +539,8 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     -------
     dict
         The manifest (also written as ``manifest.json``): ``as_of``, ``parameters``,
-        ``crmkit_version``, ``data_fingerprint``, ``started_at``, ``duration_s``,
+        ``crmkit_version``, ``data_fingerprint``, ``currency`` (the store's ISO code, in
+        which every money figure of the reports is), ``started_at``, ``duration_s``,
         ``status`` (``failed`` when a notebook failed; skipped ones do not count) and
         ``notebooks`` (name, status, error, reason, duration_s, html, ipynb,
         sections_skipped, parameters).
@@ -557,12 +560,13 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.partial-"))
     os.chmod(staging, 0o777 & ~_umask())
-    snap_dir = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.snapshot-"))
+    snap_dir = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.snapshot-")).resolve()  # kernels run elsewhere
     try:
         with snapshot(db_path, snap_dir) as snap:
             con = connect(snap, read_only=True)
             try:
                 fingerprint = data_fingerprint(con)
+                money = store_currency(con).code
                 reasons = {name: skip_reason(con, name, plan[name]) for name in names}
             finally:
                 con.close()  # kernels open the snapshot themselves, read-only
@@ -572,11 +576,12 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
             "parameters": {"db": str(db_path), "as_of": as_of, **params},
             "crmkit_version": __version__,
             "data_fingerprint": fingerprint,
+            "currency": money,
             "started_at": started,
             "duration_s": round(time.monotonic() - t0, 1),
         })
         manifest = {k: manifest[k] for k in ("as_of", "parameters", "crmkit_version", "data_fingerprint",
-                                             "started_at", "duration_s", "status", "notebooks")}
+                                             "currency", "started_at", "duration_s", "status", "notebooks")}
         _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         _swap_in(staging, out / as_of)
     finally:

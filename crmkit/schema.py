@@ -7,8 +7,10 @@ reads them by these names.
 
 Conventions
 -----------
-- Money is in yuan (CNY, ``¥``), as DOUBLE. ``amount`` is the net amount paid
-  for the line after discounts; ``discount`` is the discount given, in yuan.
+- Money is in the store's currency (``settings`` key ``currency``, CNY ``¥`` by
+  default; see :mod:`crmkit.currency`), as DOUBLE. Units below say ``money``.
+  ``amount`` is the net amount paid for the line after discounts; ``discount``
+  is the discount given.
 - Returns and refunds are explicit rows with ``txn_type = 'return'`` and a
   negative ``amount`` (and negative ``quantity``). They are never dropped.
 - Times are local shop time, stored as TIMESTAMP without zone. Dates are DATE.
@@ -123,8 +125,8 @@ TRANSACTIONS = Table(
         C("sku", "VARCHAR"),
         C("category", "VARCHAR"),
         C("quantity", "DOUBLE", unit="items; negative on returns"),
-        C("amount", "DOUBLE", True, unit="yuan, net paid; negative on returns"),
-        C("discount", "DOUBLE", unit="yuan"),
+        C("amount", "DOUBLE", True, unit="money, net paid; negative on returns"),
+        C("discount", "DOUBLE", unit="money"),
         C("coupon_id", "VARCHAR"),
         C("txn_type", "VARCHAR", doc="sale | return"),
         C("source_file", "VARCHAR"),
@@ -143,9 +145,9 @@ CAMPAIGNS = Table(
         C("start", "DATE", True),
         C("end", "DATE", True),
         C("channel", "VARCHAR", doc="sms | app_push | wechat | ..."),
-        C("cost_per_contact", "DOUBLE", unit="yuan per contacted member"),
-        C("fixed_cost", "DOUBLE", unit="yuan"),
-        C("coupon_value", "DOUBLE", unit="yuan per redeemed coupon"),
+        C("cost_per_contact", "DOUBLE", unit="money per contacted member"),
+        C("fixed_cost", "DOUBLE", unit="money"),
+        C("coupon_value", "DOUBLE", unit="money per redeemed coupon"),
         C("margin_rate", "DOUBLE", unit="gross margin as a share of net sales, 0..1"),
         C("attribution_days", "INTEGER", unit="days after start counted as the campaign's effect"),
     ),
@@ -169,7 +171,7 @@ COUPONS = Table(
         C("coupon_id", "VARCHAR", True),
         C("member_id", "VARCHAR", True),
         C("campaign_id", "VARCHAR"),
-        C("value", "DOUBLE", unit="yuan"),
+        C("value", "DOUBLE", unit="money"),
         C("issued_at", "TIMESTAMP", True),
         C("redeemed_at", "TIMESTAMP", doc="NULL when not redeemed"),
         C("order_id", "VARCHAR", doc="order that redeemed it"),
@@ -193,7 +195,7 @@ STORE_SALES = Table(
     (
         C("store_id", "VARCHAR", True),
         C("day", "DATE", True),
-        C("sales", "DOUBLE", True, unit="yuan, net of returns, members and non-members"),
+        C("sales", "DOUBLE", True, unit="money, net of returns, members and non-members"),
         C("orders", "BIGINT", doc="till receipts, members and non-members"),
     ),
     key=("store_id", "day"),
@@ -228,6 +230,16 @@ LOADS = Table(
     doc="One row per loaded file; loading the same content again adds nothing.",
 )
 
+SETTINGS = Table(
+    "settings",
+    (
+        C("key", "VARCHAR", True),
+        C("value", "VARCHAR"),
+    ),
+    key=("key",),
+    doc="Settings of the store, one row per key: ``currency`` (ISO code, set by the first load).",
+)
+
 MEMBER_SCORES = Table(
     "member_scores",
     (
@@ -236,11 +248,11 @@ MEMBER_SCORES = Table(
         C("frequency", "DOUBLE"),
         C("recency", "DOUBLE"),
         C("T", "DOUBLE"),
-        C("monetary", "DOUBLE", unit="yuan per repeat order"),
+        C("monetary", "DOUBLE", unit="money per repeat order"),
         C("p_alive", "DOUBLE"),
         C("expected_purchases", "DOUBLE"),
-        C("expected_spend", "DOUBLE", unit="yuan per order"),
-        C("clv", "DOUBLE", unit="yuan, discounted gross margin over the horizon"),
+        C("expected_spend", "DOUBLE", unit="money per order"),
+        C("clv", "DOUBLE", unit="money, discounted gross margin over the horizon"),
         C("clv_low", "DOUBLE"),
         C("clv_high", "DOUBLE"),
         C("churn_risk", "DOUBLE"),
@@ -272,6 +284,7 @@ TABLES: dict[str, Table] = {
         QUARANTINE,
         LOADS,
         MEMBER_SCORES,
+        SETTINGS,
     )
 }
 

@@ -122,8 +122,8 @@ class Scores:
                   for row in self.band_counts(lang).itertuples()]
         tot = self.total_clv
         lines.append(f"{t('score.total_clv', lang)} ({t('score.horizon', lang)} {self.horizon_days} "
-                     f"{t('score.days', lang)}): {viz.fmt_yuan(tot['clv'])}, {self.interval:.0%} "
-                     f"{t('score.interval', lang)} {viz.fmt_yuan(tot['clv_low'])}–{viz.fmt_yuan(tot['clv_high'])}")
+                     f"{t('score.days', lang)}): {viz.fmt_money(tot['clv'])}, {self.interval:.0%} "
+                     f"{t('score.interval', lang)} {viz.fmt_money(tot['clv_low'])}–{viz.fmt_money(tot['clv_high'])}")
         lines.append("  " + interval_note(lang, self.interval))
         return "\n".join(lines)
 

@@ -29,9 +29,31 @@ def default_db_path() -> Path:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every canonical table that is missing."""
+    """Create every canonical table that is missing (so an older store gains the newer tables, e.g. ``settings``)."""
     for table in TABLES.values():
         con.execute(table.create_sql())
+
+
+def read_setting(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    """The store's setting ``key`` (table ``settings``); None when unset or the store predates settings."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = 'settings'").fetchone()[0]:
+        return None  # a store made before the table, opened read-only (a writer's ensure_schema adds it)
+    row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def write_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Set the store's setting ``key`` to ``value``."""
+    con.execute("DELETE FROM settings WHERE key = ?", [key])  # the table has no key constraint to upsert on
+    con.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
+
+
+def is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when no canonical table but ``settings`` holds a row (nothing was loaded or scored yet)."""
+    counts = " UNION ALL ".join(f'SELECT count(*) AS n FROM (SELECT 1 FROM "{name}" LIMIT 1)'
+                                for name in TABLES if name != "settings")
+    return con.execute(f"SELECT sum(n) FROM ({counts})").fetchone()[0] == 0
 
 
 def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,

@@ -1,11 +1,12 @@
 """Membership tiers (会员等级) by rules that are data, applied as of a date.
 
-A member's tier is the highest tier whose ``min_spend`` (yuan) is not above
-their *annual spend*: net spend (returns subtracted) over the trailing
-``window_days`` days up to and including ``as_of``. Members who spent nothing
+A member's tier is the highest tier whose ``min_spend`` (in the store's
+currency, :mod:`crmkit.currency`) is not above their *annual spend*: net spend
+(returns subtracted) over the trailing ``window_days`` days up to and
+including ``as_of``. Members who spent nothing
 in the window, prospects included, are in the base tier. The default rules
 are in ``crmkit/tiers.yaml``: 普通 / 银卡 ≥ ¥2,000 / 金卡 ≥ ¥8,000 / 钻石 ≥ ¥20,000
-over 365 days.
+over 365 days, for a chain in yuan; a store in another currency gives its own rules.
 
 Rules are a YAML file or a mapping::
 
@@ -83,7 +84,7 @@ class TierRules:
                 fail(f"tier {i} ({name}) has an invalid 'zh' label.")
             # a range test, not math.isfinite: NaN fails it, and a huge int cannot overflow it
             if isinstance(spend, bool) or not isinstance(spend, (int, float)) or not 0 <= spend <= 1e12:
-                fail(f"tier {i} ({name}) needs a numeric min_spend in yuan, from 0 to 1e12.")
+                fail(f"tier {i} ({name}) needs a numeric min_spend (in the store's currency), from 0 to 1e12.")
             names.append(name)
             labels.append(zh)
             mins.append(float(spend))
@@ -137,7 +138,7 @@ def assign_tiers(con: duckdb.DuckDBPyConnection, as_of, rules=None) -> pd.DataFr
     -------
     DataFrame
         member_id, tier (the rule's name, e.g. ``Gold``), tier_rank (0 = base tier),
-        annual_spend (yuan, trailing ``window_days``), spend_to_next_tier (yuan;
+        annual_spend (money, trailing ``window_days``), spend_to_next_tier (money;
         empty in the top tier).
     """
     return TierRules.load(rules).query(as_of).df(con, """
@@ -145,7 +146,7 @@ SELECT member_id, tier, tier_rank, annual_spend, spend_to_next_tier FROM tiers O
 
 
 def tier_summary(con: duckdb.DuckDBPyConnection, as_of, rules=None) -> pd.DataFrame:
-    """Members, share of members and annual spend (yuan) per tier, lowest tier first."""
+    """Members, share of members and annual spend (money) per tier, lowest tier first."""
     r = TierRules.load(rules)
     out = r.query(as_of).df(con, """
 SELECT tier, count(*) AS members, sum(annual_spend) AS annual_spend, avg(annual_spend) AS mean_annual_spend

@@ -1,4 +1,4 @@
-"""The matplotlib house style: CJK font, ¥ formatting, zh / en labels.
+"""The matplotlib house style: CJK font, money in the store's currency, zh / en labels.
 
 Chinese renders on a fresh machine without root because crmkit uses the
 Noto Sans CJK SC font shipped inside the ``mplfonts`` wheel (a declared
@@ -18,6 +18,8 @@ if "ipykernel" not in sys.modules:  # scripts and the CLI never open windows; ke
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from .currency import fmt_money  # noqa: E402,F401  (part of the house style: viz.fmt_money)
 
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 PALETTE = ["#1f4e79", "#e07b39", "#3a9e6f", "#c0392b", "#7f5fa8", "#8c8c8c", "#d4a017", "#2a9fd6"]
@@ -60,12 +62,9 @@ def apply_style() -> str | None:
     return family
 
 
-def fmt_yuan(x: float, decimals: int = 0) -> str:
-    """``1234567.8`` → ``¥1,234,568``."""
-    if x is None or x != x:
-        return "–"
-    sign = "-" if x < 0 else ""
-    return f"{sign}¥{abs(x):,.{decimals}f}"
+#: The former name of :func:`fmt_money` (an amount in the current currency, :mod:`crmkit.currency`),
+#: from when every store was in yuan; notebooks written then still call it.
+fmt_yuan = fmt_money
 
 
 def fmt_pct(x: float, decimals: int = 1) -> str:
@@ -95,7 +94,8 @@ def fmt_int(x: float) -> str:
     return f"{x:,.0f}"
 
 
-yuan_formatter = FuncFormatter(lambda x, _pos: fmt_yuan(x))
+money_formatter = FuncFormatter(lambda x, _pos: fmt_money(x))
+yuan_formatter = money_formatter  # the former name
 pct_formatter = FuncFormatter(lambda x, _pos: fmt_pct(x, 0))
 int_formatter = FuncFormatter(lambda x, _pos: fmt_int(x))
 
@@ -135,7 +135,7 @@ def figure_title(fig) -> str:
 
 
 def fmt_interval(estimate, interval, fmt=fmt_int) -> str:
-    """``¥1,200 [¥800, ¥1,600]``: an estimate with its interval (``(low, high)`` or None), each via ``fmt``."""
+    """``£1,200 [£800, £1,600]``: an estimate with its interval (``(low, high)`` or None), each via ``fmt``."""
     if interval is None:
         return fmt(estimate)
     low, high = interval

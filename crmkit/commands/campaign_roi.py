@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..campaigns import METHODS, measure
+from ..currency import use_store
 from ..i18n import LANGS
-from ..store import open_source
+
+HELP = "incremental lift, ROI and verdict of a campaign against its control group"
 
 
 def register(subparsers) -> None:
+    from ..campaigns import METHODS
+
     p = subparsers.add_parser(
         "campaign-roi",
-        help="incremental lift, ROI and verdict of a campaign against its control group",
+        help=HELP,
         description="Measure a campaign against its randomized control group: conversion, revenue and "
                     "gross-margin lift with 95% intervals, ROI with its interval and p-value, and a verdict "
                     "(pays / does not pay / cannot tell yet).",
@@ -30,17 +33,23 @@ def register(subparsers) -> None:
     p.add_argument("--method", choices=METHODS, default="welch",
                    help="intervals for revenue and margin per member: Welch t (default) or percentile bootstrap")
     p.add_argument("--lang", choices=LANGS, default="zh", help="language of texts and labels (default: zh)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (it prints none; accepted as by every command)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..campaigns import measure
+    from ..store import open_source
+
     con = open_source(args.source)
     try:
+        money = use_store(con)  # amounts in the store's currency
         result = measure(con, args.campaign, method=args.method)
     finally:
         con.close()
     if args.json:
-        print(json.dumps(result.to_dict(args.lang), ensure_ascii=False, indent=2))
+        print(json.dumps({**result.to_dict(args.lang), "currency": money.code}, ensure_ascii=False, indent=2))
     else:
         print(result.summary(args.lang))
     return 0

@@ -4,13 +4,15 @@ from __future__ import annotations
 import json
 import time
 
-from ..demo import generate
 from ..errors import InputError
+from ..text import text_table
+
+HELP = "generate a realistic demo retail chain's exports (deterministic)"
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo-data", help="generate a realistic demo retail chain's exports (deterministic)",
+        "demo-data", help=HELP,
         description="Write a demo chain's channel exports (POS in GBK, online mall, mini-program), campaigns, "
                     "coupons, points and till totals into DIR, with the hidden truth in DIR/truth.json. "
                     "Load them with `crmkit load DIR/*`.")
@@ -18,10 +20,14 @@ def register(subparsers) -> None:
     p.add_argument("--members", type=int, default=200_000, help="number of distinct persons (default 200,000)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--json", action="store_true", help="print truth.json's summary as JSON")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (it prints none; the list of files written is the result)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..demo import generate
+
     if args.members < 100:
         raise InputError(f"--members must be at least 100, not {args.members}.")
     t0 = time.perf_counter()
@@ -32,9 +38,8 @@ def run(args) -> int:
         return 0
     print(f"wrote {len(truth['files'])} exports to {args.dir} in {time.perf_counter() - t0:.1f} s "
           f"(seed {truth['seed']}, as of {truth['as_of']}):")
-    width = max(map(len, truth["files"]))
-    for name, rows in truth["files"].items():
-        print(f"  {name.ljust(width)}  {rows:>10,} rows")
+    for line in text_table([(name, f"{rows:,} rows") for name, rows in truth["files"].items()], right={1}):
+        print(f"  {line}")
     print(f"{truth['members']:,} persons behind {truth['source_records']:,} member records; "
           f"{truth['transactions']['lines']:,} order lines; {len(truth['bad_rows'])} planted bad rows; "
           f"{len(truth['campaigns'])} campaigns. The truth is in {args.dir}/truth.json.")

@@ -5,19 +5,18 @@ import argparse
 import json
 import sys
 
-from .. import checks
-from ..clv import MODELS, fit_with_fallback
 from ..errors import CrmkitError
 from ..progress import Progress
-from ..rfm import as_date, compress, rfm_summary
-from ..store import open_source
 
+HELP = "fit a buy-till-you-die model to the transactions"
 _UNITS = {"D": "days", "W": "weeks (days / 7)"}
 
 
 def register(subparsers) -> None:
+    from ..clv import MODELS
+
     p = subparsers.add_parser(
-        "fit", help="fit a buy-till-you-die model to the transactions",
+        "fit", help=HELP,
         description="Fit a BG/NBD, Pareto/NBD or MBG/NBD model by maximum likelihood on the "
                     "members' RFM summary and print its parameters with standard errors.",
     )
@@ -34,11 +33,16 @@ def register(subparsers) -> None:
                    help="fit with a calibration end after the last purchase anyway (the days without data "
                         "read as dropout)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (warnings are still printed)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = Progress("crmkit fit")
+    from ..clv import MODELS, fit_with_fallback
+    from ..rfm import as_date, compress, rfm_summary
+    from ..store import open_source
+
+    progress = Progress("crmkit fit", enabled=not args.quiet)
     con = open_source(args.source)
     try:
         if args.calibration_end:
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_end(con, end, allow_future: bool) -> None:
     """Refuse a calibration end outside the data, in one sentence (:func:`crmkit.checks.as_of_position`)."""
+    from .. import checks
+
     position = checks.as_of_position(con, end)
     if position is None:
         return

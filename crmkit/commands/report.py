@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CrmkitError
-from ..store import default_db_path
+
+HELP = "run the report notebooks with papermill into DIR/<as_of>/"
 
 
 def register(subparsers) -> None:
@@ -15,7 +16,7 @@ def register(subparsers) -> None:
     except (CrmkitError, OSError, ValueError, SyntaxError) as err:  # notebooks missing or unreadable: the
         listed = f"  (cannot list them: {err})"                      # other commands must still start
     p = subparsers.add_parser(
-        "report", help="run the report notebooks with papermill into DIR/<as_of>/",
+        "report", help=HELP,
         description="Run the report notebooks (papermill, kernel python3) and write, into "
                     "DIR/<as_of>/, each executed .ipynb, an HTML without code and a manifest.json. "
                     "A section that cannot be computed shows one sentence and the rest of its report "
@@ -37,12 +38,14 @@ def register(subparsers) -> None:
                    help="notebook parameter, repeatable (e.g. lang=en); every parameter is listed below "
                         "(the store and the date are set only by --db and --as-of)")
     p.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default: reports)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (skipped reports and sections, and failures, are still printed)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..reports import parse_param, run_reports
+    from ..store import default_db_path
 
     params = dict(parse_param(p) for p in args.param)
     manifest = run_reports(args.db or default_db_path(), args.as_of, args.names, params, args.out,

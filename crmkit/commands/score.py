@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
 
-import duckdb
-
-from .. import checks
-from ..churn import DEFAULT_WINDOW_DAYS
-from ..clv import MODELS
+from .. import currency
 from ..errors import CrmkitError, InputError
 from ..i18n import LANGS
 from ..progress import Progress
-from ..scoring import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN, score_members, write_scores
-from ..store import open_source
+
+HELP = "score every member: p_alive, CLV with interval, churn risk, RFM, stage, tier"
 
 WRITERS = {
     ".csv": lambda df, path: df.to_csv(path, index=False),
@@ -25,9 +22,13 @@ WRITERS = {
 
 
 def register(subparsers) -> None:
+    from ..churn import DEFAULT_WINDOW_DAYS
+    from ..clv import MODELS
+    from ..scoring import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN
+
     p = subparsers.add_parser(
         "score",
-        help="score every member: p_alive, CLV with interval, churn risk, RFM, stage, tier",
+        help=HELP,
         description="Score every member who has bought up to --as-of: BTYD model (BG/NBD by default) "
                     "and Gamma-Gamma for CLV with its 90% interval, churn risk and band, RFM scores, "
                     "lifecycle stage and tier. A store gets the scores in member_scores (rows of the "
@@ -53,7 +54,10 @@ def register(subparsers) -> None:
                    help=f"churn = no purchase in the next N days (default {DEFAULT_WINDOW_DAYS})")
     p.add_argument("--out", metavar="FILE", help="write the scores to FILE (.csv or .parquet)")
     p.add_argument("--lang", choices=LANGS, default="zh", help="language of the summary (default zh)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as JSON: members, currency, total CLV with its interval, churn bands")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines on stderr (warnings about numbers not to trust are still printed)")
     p.set_defaults(func=run)
 
 
@@ -92,11 +96,17 @@ def _is_store(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from ..scoring import score_members, write_scores
+    from ..store import open_source
+
     _check(args)
     con = open_source(args.source, read_only=False)
     try:
         con.execute("SET enable_progress_bar = false")  # our own stage lines report progress
         store = _is_store(con)
+        money = currency.use_store(con)  # the summary's amounts are in the store's currency (CNY for a file)
         progress = Progress("score", enabled=not args.quiet)
         try:
             notes = _data_checks(con, args)
@@ -115,8 +125,19 @@ def run(args: argparse.Namespace) -> int:
         progress.step(f"wrote {args.out}")
     for note in notes:  # numbers not to trust: said even with --quiet, which only silences progress
         print(f"crmkit score: {note}", file=sys.stderr)
-    print(result.summary_text(args.lang))
+    print(json.dumps(_summary_json(result, money, notes), ensure_ascii=False, indent=2) if args.json
+          else result.summary_text(args.lang))
     return 0
+
+
+def _summary_json(result, money: currency.Currency, notes: list[str]) -> dict:
+    """The ``--json`` summary: what the console summary says, with the currency of every amount."""
+    total = result.total_clv
+    return {"as_of": result.as_of.isoformat(), "members": len(result.table), "currency": money.code,
+            "horizon_days": result.horizon_days, "interval": result.interval,
+            "total_clv": {k: float(total[k]) for k in ("clv", "clv_low", "clv_high")},
+            "churn_bands": {row.churn_band: int(row.members) for row in result.band_counts("en").itertuples()},
+            "warnings": notes}
 
 
 def _data_checks(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> list[str]:
@@ -127,6 +148,8 @@ def _data_checks(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> li
     is refused unless ``--allow-future``, and then warned about. Orders above
     the outlier cut are warned about.
     """
+    from .. import checks
+
     notes = []
     position = checks.as_of_position(con, args.as_of)
     if position is not None:

@@ -3,7 +3,7 @@
 The notebooks stay a sequence of calls: analysis modules return DataFrames,
 result objects and figures, and this package turns them into what a manager
 reads — a title block, translated headings and column names with units, money
-in ¥ with thousands separators, shares in per cent, estimates with their
+in the store's currency with thousands separators, shares in per cent, estimates with their
 intervals, personal data masked.
 
 - :mod:`.tables`: the column registry and formatted tables;

@@ -33,8 +33,8 @@ register({
 })
 
 _METRIC_FORMATS = {"conversion": viz.fmt_pct, "orders_per_member": number_format(3),
-                   "revenue_per_member": lambda x: viz.fmt_yuan(x, 2),
-                   "margin_per_member": lambda x: viz.fmt_yuan(x, 2)}
+                   "revenue_per_member": lambda x: viz.fmt_money(x, 2),
+                   "margin_per_member": lambda x: viz.fmt_money(x, 2)}
 
 
 def _num(x) -> float:
@@ -62,7 +62,7 @@ def campaign_lifts(result: dict, lang: str = "zh") -> pd.DataFrame:
 
 def campaign_totals(result: dict, lang: str = "zh") -> pd.DataFrame:
     """Incremental orders, revenue and margin, cost, net margin and ROI with 95% intervals."""
-    money, signed_money = viz.fmt_yuan, _signed(viz.fmt_yuan)
+    money, signed_money = viz.fmt_money, _signed(viz.fmt_money)
     rows = [
         ("campaign.incremental_orders", viz.fmt_interval(_num(result["incremental_orders"]),
                                                          result["incremental_orders_ci"], _signed(viz.fmt_int))),
@@ -158,7 +158,7 @@ def campaign_overview(con: duckdb.DuckDBPyConnection, start, end, lang: str = "z
     """Each campaign that ended within ``start``..``end``, measured: verdict, incremental margin, ROI (95%)."""
     results = [campaigns.measure(con, cid).to_dict(lang) for cid in campaigns_ended(con, start, end)]
     rows = [(r["campaign_id"], r["name"] or "–", r["verdict_label"] or "–",
-             viz.fmt_interval(_num(r["incremental_margin"]), r["incremental_margin_ci"], _signed(viz.fmt_yuan)),
+             viz.fmt_interval(_num(r["incremental_margin"]), r["incremental_margin_ci"], _signed(viz.fmt_money)),
              viz.fmt_interval(_num(r["roi"]), r["roi_ci"], _signed(viz.fmt_pct))) for r in results]
     return pd.DataFrame(rows, dtype=object, columns=[
         t("report.campaign_id", lang), t("report.campaign_name", lang), t("campaign.verdict", lang),

@@ -139,7 +139,7 @@ def plot_ranking(ranked: pd.DataFrame, level: str = "store", by: str = "net_sale
     bars = ax.barh(list(y), ranked[by], color=viz.PALETTE[0])
     ax.bar_label(bars, labels=[f" {fmt(v)}" for v in ranked[by]], fontsize=8)
     ax.set_yticks(list(y), list(names))
-    ax.xaxis.set_major_formatter(viz.yuan_formatter if COLUMNS[by].kind.startswith("money") else viz.int_formatter)
+    ax.xaxis.set_major_formatter(viz.money_formatter if COLUMNS[by].kind.startswith("money") else viz.int_formatter)
     ax.set_xlim(0, max(float(ranked[by].max()), 1.0) * 1.2 if len(ranked) else 1.0)
     ax.set_xlabel(column_label(by, lang))
     title = "ranking.title_all" if len(ranked) >= ranked.attrs.get("units", len(ranked) + 1) else "ranking.title"

@@ -1,7 +1,7 @@
 """Formatted tables for the reports: one registry of columns, their kinds and zh / en headers.
 
 A column shown in any report is declared once in :data:`COLUMNS`; :func:`format_table`
-turns a DataFrame into text cells (money in ¥ with thousands separators, shares in
+turns a DataFrame into text cells (money in the store's currency with thousands separators, shares in
 per cent, labels translated, personal data masked) and :func:`table_html` into HTML
 with numbers right-aligned.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import viz
+from ..currency import SYMBOLS
 from ..i18n import register, t
 from ..lifecycle import stage_label
 from ..privacy import mask_frame
@@ -31,9 +32,10 @@ register({"report.empty": ("（无数据）", "(no data)")})
 class Col:
     """How one column is shown.
 
-    ``kind`` is one of money, money2 (¥ with cents), pct, count, number, sig
+    ``kind`` is one of money, money2 (with cents), pct, count, number, sig
     (4 significant digits), days, date, month, label (``values`` translates
-    each value) or text.
+    each value) or text. Headers of money columns write ``{money}`` where the
+    currency goes (:func:`crmkit.i18n.t` puts it in).
     """
 
     kind: str
@@ -66,26 +68,26 @@ COLUMNS: dict[str, Col] = {
     "member_share": Col("pct", "会员占比", "Share of members"),
     # sales
     "orders": Col("count", "订单数（笔）", "Orders"),
-    "net_sales": Col("money", "净销售额（元）", "Net sales (¥)"),
-    "gross_sales": Col("money", "销售额（元）", "Gross sales (¥)"),
-    "refunds": Col("money", "退款（元）", "Refunds (¥)"),
+    "net_sales": Col("money", "净销售额（{money}）", "Net sales ({money})"),
+    "gross_sales": Col("money", "销售额（{money}）", "Gross sales ({money})"),
+    "refunds": Col("money", "退款（{money}）", "Refunds ({money})"),
     "refund_rate": Col("pct", "退款率", "Refund rate"),
-    "aov": Col("money2", "客单价（元/笔）", "Average order value (¥)"),
+    "aov": Col("money2", "客单价（{money}/笔）", "Average order value ({money})"),
     "member_share_of_sales": Col("pct", "会员销售占比", "Member share of sales"),
-    "revenue": Col("money", "净销售额（元）", "Net revenue (¥)"),
+    "revenue": Col("money", "净销售额（{money}）", "Net revenue ({money})"),
     "revenue_share": Col("pct", "销售额占比", "Share of revenue"),
-    "annual_spend": Col("money", "近一年消费（元）", "Spend, last 365 days (¥)"),
-    "mean_annual_spend": Col("money", "人均近一年消费（元）", "Mean spend, last 365 days (¥)"),
+    "annual_spend": Col("money", "近一年消费（{money}）", "Spend, last 365 days ({money})"),
+    "mean_annual_spend": Col("money", "人均近一年消费（{money}）", "Mean spend, last 365 days ({money})"),
     "mean_recency_days": Col("days", "平均距上次购买（天）", "Mean days since last purchase"),
     "mean_frequency": Col("number", "平均购买天数（天）", "Mean purchase days"),
-    "mean_monetary": Col("money", "人均累计消费（元）", "Mean spend to date (¥)"),
+    "mean_monetary": Col("money", "人均累计消费（{money}）", "Mean spend to date ({money})"),
     "recency_days": Col("days", "距上次购买（天）", "Days since last purchase"),
     "last_purchase": Col("date", "最近购买日", "Last purchase"),
     # value and risk
-    "clv": Col("money", "客户终身价值 CLV（元）", "CLV (¥)"),
-    "clv_low": Col("money", "CLV 下限（元）", "CLV low (¥)"),
-    "clv_high": Col("money", "CLV 上限（元）", "CLV high (¥)"),
-    "clv_mean": Col("money", "人均 CLV（元）", "Mean CLV (¥)"),
+    "clv": Col("money", "客户终身价值 CLV（{money}）", "CLV ({money})"),
+    "clv_low": Col("money", "CLV 下限（{money}）", "CLV low ({money})"),
+    "clv_high": Col("money", "CLV 上限（{money}）", "CLV high ({money})"),
+    "clv_mean": Col("money", "人均 CLV（{money}）", "Mean CLV ({money})"),
     "clv_share": Col("pct", "CLV 占比", "Share of CLV"),
     "p_alive": Col("pct", "存活概率", "P(alive)"),
     "churn_risk": Col("pct", "流失风险", "Churn risk"),
@@ -98,7 +100,7 @@ COLUMNS: dict[str, Col] = {
     "frequency": Col("count", "重复购买次数（次）", "Repeat purchases"),
     "recency": Col("number", "首末购间隔（周）", "First to last purchase (weeks)"),
     "T": Col("number", "首购至今（周）", "Weeks since first purchase"),
-    "monetary": Col("money2", "平均每单金额（元）", "Mean spend per repeat order (¥)"),
+    "monetary": Col("money2", "平均每单金额（{money}）", "Mean spend per repeat order ({money})"),
     # models: parameters, holdout comparison, churn backtest
     "parameter": Col("text", "参数", "Parameter"),
     "model": Col("text", "模型", "Model"),
@@ -145,8 +147,8 @@ def number_format(decimals: int) -> Callable[[object], str]:
 
 
 FORMATS: dict[str, Callable[[object], str]] = {
-    "money": viz.fmt_yuan,
-    "money2": lambda x: viz.fmt_yuan(x, 2),
+    "money": viz.fmt_money,
+    "money2": lambda x: viz.fmt_money(x, 2),
     "pct": viz.fmt_pct,
     "count": viz.fmt_int,
     "number": number_format(2),
@@ -203,8 +205,8 @@ def format_table(df: pd.DataFrame, lang: str = "zh", *, columns: list[str] | Non
     return pd.DataFrame(out, index=range(len(shown)), dtype=object)
 
 
-#: A formatted number: ``1,234``, ``-¥5.20``, ``+12.5%``, ``+3.0 pp``, optionally with ``[low, high]``.
-_NUMERIC = re.compile(r"^[+\-]?¥?[\d,]+(\.\d+)?(%| pp)?( \[.+\])?$")
+#: A formatted number: ``1,234``, ``-¥5.20``, ``+£12``, ``+12.5%``, ``+3.0 pp``, optionally with ``[low, high]``.
+_NUMERIC = re.compile(r"^[+\-]?(?:" + "|".join(map(re.escape, SYMBOLS)) + r")?[\d,]+(\.\d+)?(%| pp)?( \[.+\])?$")
 
 
 def numeric_columns(shown: pd.DataFrame) -> list[int]:
@@ -212,7 +214,7 @@ def numeric_columns(shown: pd.DataFrame) -> list[int]:
     out = []
     for i, name in enumerate(shown.columns):
         values = [v for v in shown[name] if v != "–"]
-        if values and all(_NUMERIC.match(str(v).replace("-¥", "¥")) for v in values):
+        if values and all(_NUMERIC.match(str(v)) for v in values):
             out.append(i)
     return out
 

@@ -181,6 +181,6 @@ def show_model(model, lang: str = "zh") -> None:
 def total_value_html(total: pd.Series, horizon_days: int, interval: float, lang: str = "zh") -> str:
     """One sentence: total CLV over the horizon with its interval (``Scores.total_clv``)."""
     return "<p>" + html.escape(t("value.total", lang).format(
-        days=viz.fmt_int(horizon_days), clv=viz.fmt_yuan(total["clv"]), level=viz.fmt_pct(interval, 0),
-        low=viz.fmt_yuan(total["clv_low"]), high=viz.fmt_yuan(total["clv_high"]),
+        days=viz.fmt_int(horizon_days), clv=viz.fmt_money(total["clv"]), level=viz.fmt_pct(interval, 0),
+        low=viz.fmt_money(total["clv_low"]), high=viz.fmt_money(total["clv_high"]),
         members=viz.fmt_int(total["members"]))) + "</p>"

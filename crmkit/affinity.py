@@ -1,8 +1,10 @@
 """Product affinity: association rules, cross-sell by RFM segment, preferred categories.
 
-All counting runs in the engine over the sale lines (``amount > 0``) of the
-trailing ``window_days`` days up to and including ``as_of``. A *basket* is an
-order, or everything a member bought in the window (``basket="member"``).
+All counting runs in the engine over the purchases (:mod:`crmkit.engine.activity`)
+placed in the trailing ``window_days`` days up to and including ``as_of``. An
+item (category or sku) is in a purchase when its lines there are a purchase by
+the same rule: not returned in full by ``as_of`` (a ¥0 gift counts). A *basket*
+is a purchase, or everything a member bought in the window (``basket="member"``).
 For a rule A → B over N baskets (Agrawal, Imieliński & Swami 1993; Brin et al. 1997):
 
 - support = n(A and B) / N, confidence = n(A and B) / n(A),
@@ -14,18 +16,22 @@ import duckdb
 import pandas as pd
 
 from .errors import CrmkitError
-from .lifecycle import Query, as_date
+from . import engine
+from .engine import HALF_CENT, Query
 from .segments import rfm_query
 
 LEVELS = {"category": "category", "sku": "sku"}
 BASKETS = {"order": "order_id", "member": "member_id"}
 
 _RULES = {
-    "aff_lines": """
-  SELECT DISTINCT {basket} AS basket, member_id, {level} AS item FROM transactions
-  WHERE amount > 0 AND {level} IS NOT NULL
-    AND order_time >= CAST($as_of AS DATE) - CAST($aff_window_days AS INTEGER) + 1
-    AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY""",
+    "aff_lines": f"""
+  SELECT DISTINCT {{basket}} AS basket, member_id, item FROM (
+    SELECT l.member_id, l.order_id, l.{{level}} AS item
+    FROM lines l JOIN purchases p ON p.member_id = l.member_id AND p.order_id = l.order_id
+    WHERE l.{{level}} IS NOT NULL
+      AND p.day >= CAST($as_of AS DATE) - CAST($aff_window_days AS INTEGER) + 1
+    GROUP BY l.member_id, l.order_id, l.{{level}}
+    HAVING max(l.is_return) = 0 OR sum(l.amount) >= {HALF_CENT}) bought""",
     "aff_items": """
   SELECT l.basket, l.item, {grp} AS grp FROM aff_lines l {join}""",
     "aff_n": "  SELECT grp, count(DISTINCT basket) AS n_baskets FROM aff_items GROUP BY grp",
@@ -71,7 +77,7 @@ def _rules_query(as_of, *, level: str, basket: str, window_days: int, min_suppor
             for k, v in _RULES.items()}
     params = {"aff_window_days": window_days, "aff_min_support": float(min_support),
               "aff_min_count": int(min_count), "aff_min_confidence": float(min_confidence)}
-    base = rfm_query(as_of) if by_segment else Query(params={"as_of": as_date(as_of)})
+    base = engine.purchases(as_of) + (rfm_query(as_of) if by_segment else Query())
     return base + Query(ctes, params)
 
 
@@ -125,8 +131,11 @@ def preferred_categories(con: duckdb.DuckDBPyConnection, as_of, *, window_days: 
                          top: int = 1, member_id: str | None = None) -> pd.DataFrame:
     """Each member's preferred categories (or one member's): highest net spend in the window first.
 
-    Ties go to the category bought in more orders, then to the name. Only
-    categories with a positive net spend count.
+    Spend is the net of the category's lines rung up in the window; ``orders``
+    counts the orders in which the category's lines are a purchase
+    (:mod:`crmkit.engine.activity`: not returned in full). Ties go to the
+    category bought in more orders, then to the name. Only categories with a
+    positive net spend count.
 
     Returns
     -------
@@ -137,18 +146,18 @@ def preferred_categories(con: duckdb.DuckDBPyConnection, as_of, *, window_days: 
     for name, v, hi in (("window_days", window_days, 3660), ("top", top, 100)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
             raise CrmkitError(f"{name} must be a whole number from 1 to {hi}, not {v!r}.")
-    q = Query(params={"as_of": as_date(as_of), "pref_window_days": window_days, "pref_top": top,
-                      "pref_member": member_id})
-    return q.df(con, """
+    q = engine.lines(as_of, member=member_id) + Query(params={"pref_window_days": window_days, "pref_top": top})
+    return q.df(con, f"""
 SELECT member_id, CAST(rank AS INTEGER) AS rank, category, spend, orders, share FROM (
   SELECT member_id, category, spend, orders, spend / sum(spend) OVER (PARTITION BY member_id) AS share,
          row_number() OVER (PARTITION BY member_id ORDER BY spend DESC, orders DESC, category) AS rank
-  FROM (SELECT member_id, category, sum(amount) AS spend,
-               count(DISTINCT order_id) FILTER (WHERE amount > 0) AS orders
-        FROM transactions
-        WHERE category IS NOT NULL AND ($pref_member IS NULL OR member_id = $pref_member)
-          AND order_time >= CAST($as_of AS DATE) - CAST($pref_window_days AS INTEGER) + 1
-          AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
-        GROUP BY member_id, category)
-  WHERE spend > 0)
+  FROM (SELECT member_id, category, sum(spend) AS spend, count(CASE WHEN bought THEN 1 END) AS orders
+        FROM (SELECT member_id, category, order_id, sum(amount) AS spend,
+                     (max(is_return) = 0 OR sum(amount) >= {HALF_CENT}) AS bought
+              FROM lines
+              WHERE category IS NOT NULL
+                AND order_time >= CAST($as_of AS DATE) - CAST($pref_window_days AS INTEGER) + 1
+              GROUP BY member_id, category, order_id) per_order
+        GROUP BY member_id, category) per_category
+  WHERE spend > 0) ranked
 WHERE rank <= $pref_top ORDER BY member_id, rank""")

@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from . import privacy
+from .engine import HALF_CENT
 from .errors import CrmkitError
 from .kpis import PYRAMID_LAYERS, clv_layers, require_scores
 from .lifecycle import STAGES, Query, Windows, stages_query
@@ -253,12 +254,12 @@ class _Compiler:
         if field.kind == "category":
             window = cond.get("window_days", 365)
             self.check_number(name + " window_days", window, 1, 3660, integer=True)
-            # an order of the category placed in the window, still net positive after its returns up to
-            # as_of: a fully refunded purchase is no purchase (as in lifecycle, RFM and tiers)
-            sub = (f"SELECT member_id FROM transactions WHERE list_contains({self.bind(values)}, category) "
-                   "AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY GROUP BY member_id, order_id "
-                   "HAVING sum(amount) > 0 "
-                   f"AND min(order_time) >= CAST($as_of AS DATE) - CAST({self.bind(window)} AS INTEGER) + 1")
+            # a purchase placed in the window whose lines of the category are a purchase too (the rule of
+            # crmkit.engine.activity applied to them): not returned in full by as_of; a ¥0 gift counts
+            sub = (f"SELECT l.member_id FROM lines l JOIN purchases p ON p.member_id = l.member_id "
+                   f"AND p.order_id = l.order_id WHERE list_contains({self.bind(values)}, l.category) "
+                   f"AND p.day >= CAST($as_of AS DATE) - CAST({self.bind(window)} AS INTEGER) + 1 "
+                   f"GROUP BY l.member_id, l.order_id HAVING max(l.is_return) = 0 OR sum(l.amount) >= {HALF_CENT}")
             return f"({field.column} {_SET_OPS[op]} ({sub}))"
         test = "list_contains" if _SET_OPS[op] == "IN" else "NOT list_contains"
         return f"coalesce({test}({self.bind(values)}, {field.column}), false)"

@@ -14,11 +14,9 @@ The checks run in the engine, one small aggregate query each, on the
   leaves nothing to score. ``crmkit score`` refuses the first unless
   ``--allow-future`` is given and always refuses the second; reports show
   the sentence.
-- **Outlier amounts** (:func:`amount_outliers`). An *order* is the lines of
-  one ``(member_id, order_id)`` (lines without an order id: one order per
-  member and time, as the loader does); its *amount* is the sum of its
-  lines, returns included, so a returned order nets out as in
-  :mod:`crmkit.rfm`. The robust cut is :data:`OUTLIER_FACTOR` (1,000) × the
+- **Outlier amounts** (:func:`amount_outliers`). An *order* and its *amount*
+  (net of its returns, credit notes included) are those of
+  :mod:`crmkit.engine.activity`, so a returned order nets out. The robust cut is :data:`OUTLIER_FACTOR` (1,000) × the
   median amount of the orders with a positive amount. Orders above the cut
   are kept (a real corporate order can be large) but flagged, with their
   *share of sales*: their amount over the summed amount of all positive
@@ -42,6 +40,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from . import engine
+from .currency import fmt_money
+from .engine import Query
 from .i18n import register, t
 from .rfm import as_date
 
@@ -132,11 +133,12 @@ def as_of_check(con: duckdb.DuckDBPyConnection, as_of, lang: str = "en", *,
     return _period(text)
 
 
-def _yuan(x: float) -> str:
-    """``¥1,235`` for whole yuan, ``¥104.50`` otherwise (a median or a cut is shown as it is)."""
+def _money(x: float) -> str:
+    """``¥1,235`` for a whole amount, ``¥104.50`` otherwise (a median or a cut is shown as it is),
+    in the current currency (:mod:`crmkit.currency`)."""
     if x is None or not math.isfinite(x):
         return "–"
-    return f"¥{x:,.0f}" if x == round(x) else f"¥{x:,.2f}"
+    return fmt_money(x, 0 if x == round(x) else 2)
 
 
 def _share(x: float) -> str:
@@ -155,7 +157,7 @@ class AmountOutliers:
     """Orders above the robust cut (see the module docstring): counts, cut and share of sales.
 
     ``cut`` = :data:`OUTLIER_FACTOR` × ``median_order`` (NaN without positive
-    orders); ``outlier_sales`` and ``total_sales`` are yuan over the orders
+    orders); ``outlier_sales`` and ``total_sales`` are money over the orders
     with a positive amount. Falsy when no order is above the cut.
     """
 
@@ -184,8 +186,8 @@ class AmountOutliers:
         return _period(t("checks.outliers", lang).format(
             n_orders=self.n_orders, n_lines=self.n_lines, s="s" if many else "",
             ls="s" if self.n_lines != 1 else "", verb="" if many else "s", it="they" if many else "it",
-            it_obj="them" if many else "it", cut=_yuan(self.cut),
-            median=_yuan(self.median_order), factor=self.factor, share=_share(self.share_of_sales)))
+            it_obj="them" if many else "it", cut=_money(self.cut),
+            median=_money(self.median_order), factor=self.factor, share=_share(self.share_of_sales)))
 
     def to_dict(self, lang: str = "en") -> dict:
         """For ``--json``: the rule, the cut, the counts, the share of sales and the sentence."""
@@ -205,21 +207,15 @@ def amount_outliers(con: duckdb.DuckDBPyConnection, as_of=None, *,
     One aggregation over ``transactions``; see the module docstring for the
     definitions of order, amount, cut and share of sales.
     """
-    end = _end(as_of)
-    where = "amount IS NOT NULL AND order_time IS NOT NULL AND member_id IS NOT NULL"
-    if end is not None:
-        where += " AND order_time < $end"
-    row = con.execute(f"""
-        WITH orders AS (
-            SELECT sum(amount) AS amount, count(*) AS lines
-            FROM transactions WHERE {where}
-            GROUP BY member_id, coalesce(CAST(order_id AS VARCHAR), '@' || CAST(order_time AS VARCHAR))),
-        cut AS (SELECT median(amount) AS median, $factor * median(amount) AS cut FROM orders WHERE amount > 0)
-        SELECT any_value(c.median), any_value(c.cut),
-               count(*) FILTER (WHERE o.amount > c.cut), coalesce(sum(o.lines) FILTER (WHERE o.amount > c.cut), 0),
-               coalesce(sum(o.amount) FILTER (WHERE o.amount > c.cut), 0),
-               coalesce(sum(o.amount) FILTER (WHERE o.amount > 0), 0), max(o.amount)
-        FROM orders o, cut c""", {"factor": float(factor), **({"end": end} if end is not None else {})}).fetchone()
+    q = engine.orders(as_of) + Query(
+        {"cut": "  SELECT median(net) AS median, $factor * median(net) AS cut FROM orders WHERE net > 0"},
+        {"factor": float(factor)})
+    row = q.execute(con, """
+SELECT max(c.median), max(c.cut),
+       count(CASE WHEN o.net > c.cut THEN 1 END), coalesce(sum(CASE WHEN o.net > c.cut THEN o.n_lines END), 0),
+       coalesce(sum(CASE WHEN o.net > c.cut THEN o.net END), 0),
+       coalesce(sum(CASE WHEN o.net > 0 THEN o.net END), 0), max(o.net)
+FROM orders o CROSS JOIN cut c""").fetchone()
     median, cut, n, lines, out_sales, total, largest = row
     nan = float("nan")
     return AmountOutliers(int(n or 0), int(lines or 0), float(out_sales or 0.0), float(total or 0.0),

@@ -1,7 +1,7 @@
 """Cohorts by first-purchase month: retention and revenue per member, in the engine.
 
 A member's cohort is the calendar month of their first purchase day (see
-:mod:`crmkit.lifecycle` for purchase days and netting). Month ``k`` is the
+:mod:`crmkit.engine.activity` for purchase days and netting). Month ``k`` is the
 k-th calendar month after the cohort month (k = 0 is the cohort month itself,
 where every member bought by definition). Only calendar months that are
 complete by ``as_of`` are reported; later cells are empty, not zero.
@@ -19,10 +19,10 @@ from .lifecycle import Query, activity, as_date, last_complete_month
 register({
     "cohort.retention_title": ("按首购月的留存（当月有购买的会员占比）",
                                "Retention by first-purchase month (% of cohort buying in month k)"),
-    "cohort.revenue_title": ("按首购月的人均净销售额（元/人）",
-                             "Net revenue per cohort member by first-purchase month (¥ per member)"),
-    "cohort.cumulative_title": ("按首购月的人均累计净销售额（元/人）",
-                                "Cumulative net revenue per cohort member (¥ per member)"),
+    "cohort.revenue_title": ("按首购月的人均净销售额（{money}/人）",
+                             "Net revenue per cohort member by first-purchase month ({money} per member)"),
+    "cohort.cumulative_title": ("按首购月的人均累计净销售额（{money}/人）",
+                                "Cumulative net revenue per cohort member ({money} per member)"),
     "cohort.months_since": ("首购后第 k 个月", "Months since first purchase (k)"),
     "cohort.cohort": ("首购月份", "First-purchase month"),
 })
@@ -36,7 +36,7 @@ _COHORTS = {
     "cohort_sizes": "  SELECT cohort, count(*) AS members FROM cohort_members GROUP BY cohort",
     "member_months": """
   SELECT d.member_id, c.cohort, CAST(date_trunc('month', d.day) AS DATE) AS month,
-         sum(d.net) AS revenue, bool_or(d.net > 0) AS bought
+         sum(d.net) AS revenue, max(d.purchases) > 0 AS bought
   FROM days d JOIN cohort_members c USING (member_id)
   WHERE d.day >= c.cohort AND d.day < CAST($last_month AS DATE) + INTERVAL 1 MONTH
   GROUP BY ALL""",
@@ -64,7 +64,7 @@ def cohort_activity(con: duckdb.DuckDBPyConnection, as_of, since=None) -> pd.Dat
     DataFrame
         cohort (first day of the month), months_since (k), members (cohort size),
         buyers (members with a purchase day in month k), revenue (the cohort's net
-        revenue in month k, yuan).
+        revenue in month k, in the store's currency).
     """
     params = {"last_month": last_complete_month(as_of),
               "since": as_date(since, "since") if since is not None else None}
@@ -88,7 +88,7 @@ def retention_matrix(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def revenue_per_member(cells: pd.DataFrame, cumulative: bool = False) -> pd.DataFrame:
-    """Net revenue per cohort member in month k, in yuan (optionally cumulative over k)."""
+    """Net revenue per cohort member in month k, in the store's currency (optionally cumulative over k)."""
     out = _pivot(cells, cells["revenue"] / cells["members"])
     return out.cumsum(axis=1, skipna=False) if cumulative else out
 
@@ -101,7 +101,7 @@ def cohort_sizes(cells: pd.DataFrame) -> pd.Series:
 def plot_heatmap(matrix: pd.DataFrame, lang: str = "zh", kind: str = "retention"):
     """Heatmap of a cohort matrix: ``kind`` is ``retention``, ``revenue`` or ``cumulative``.
 
-    Retention cells are labelled in per cent, revenue cells in yuan per member.
+    Retention cells are labelled in per cent, revenue cells in money per member.
     """
     if kind not in ("retention", "revenue", "cumulative"):
         raise ValueError(f"kind must be retention, revenue or cumulative, not {kind!r}")
@@ -112,7 +112,7 @@ def plot_heatmap(matrix: pd.DataFrame, lang: str = "zh", kind: str = "retention"
     scale = values[:, 1:] if kind == "retention" and n_cols > 1 else values
     vmax = np.nanmax(scale) if np.isfinite(scale).any() else 1.0
     im = ax.imshow(values, aspect="auto", cmap="Blues", vmin=0, vmax=vmax or 1.0)
-    fmt = (lambda v: viz.fmt_pct(v, 0)) if kind == "retention" else (lambda v: viz.fmt_yuan(v))
+    fmt = (lambda v: viz.fmt_pct(v, 0)) if kind == "retention" else (lambda v: viz.fmt_money(v))
     if n_rows * n_cols <= 400:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
@@ -125,6 +125,6 @@ def plot_heatmap(matrix: pd.DataFrame, lang: str = "zh", kind: str = "retention"
     ax.set_title(t(f"cohort.{kind}_title", lang))
     ax.grid(False)
     bar = fig.colorbar(im, ax=ax)
-    bar.ax.yaxis.set_major_formatter(viz.pct_formatter if kind == "retention" else viz.yuan_formatter)
+    bar.ax.yaxis.set_major_formatter(viz.pct_formatter if kind == "retention" else viz.money_formatter)
     fig.tight_layout()
     return fig

@@ -47,8 +47,8 @@ _KPI = {
   GROUP BY GROUPING SETS ((), (region), (region, store_id))""",
     "kpi_member_orders": """
   SELECT GROUPING(u.region, u.store_id) AS g, u.region, u.store_id, count(*) AS member_orders
-  FROM orders o JOIN universe u USING (member_id)
-  WHERE o.net > 0 AND o.day >= CAST($start AS DATE)
+  FROM purchases o JOIN universe u USING (member_id)
+  WHERE o.day >= CAST($start AS DATE)
   GROUP BY GROUPING SETS ((), (u.region), (u.region, u.store_id))""",
     "kpi_till": """
   SELECT store_id, sum(sales) AS till_sales FROM store_sales
@@ -65,8 +65,8 @@ _KPI = {
     "kpi_orders": """
   SELECT GROUPING(s.region, o.store_id) AS g, s.region, o.store_id, count(*) AS orders,
          sum(o.net) AS order_value
-  FROM orders o LEFT JOIN stores s USING (store_id)
-  WHERE o.net > 0 AND o.day >= CAST($start AS DATE)
+  FROM purchases o LEFT JOIN stores s USING (store_id)
+  WHERE o.day >= CAST($start AS DATE)
   GROUP BY GROUPING SETS ((), (s.region), (s.region, o.store_id))""",
     "kpi_tills": """
   SELECT GROUPING(s.region, k.store_id) AS g, s.region, k.store_id, sum(k.till_sales) AS till_sales
@@ -120,11 +120,12 @@ def kpis(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
           period), ``members_end``; ``member_growth`` = new / members at start;
         - ``active_members`` (a purchase day in the period), ``active_rate`` = active /
           members at end; ``purchase_frequency`` = orders per active member;
-        - ``orders`` (orders placed in the period with a positive net amount),
-          ``net_sales`` (yuan booked in the period: its sales less the refunds made
+        - ``orders`` (purchases placed in the period, :mod:`crmkit.engine.activity`:
+          orders not cancelled in full by their returns up to the end, ¥0 orders included),
+          ``net_sales`` (money booked in the period: its sales less the refunds made
           in it, whenever the order was placed), ``aov`` = net value of the
-          period's orders (after their returns up to the end) per order (yuan);
-        - ``gross_sales``, ``refunds`` (yuan, booked in the period) and
+          period's orders (after their returns up to the end) per order (money);
+        - ``gross_sales``, ``refunds`` (money, booked in the period) and
           ``refund_rate`` = refunds / gross sales;
         - ``till_sales`` and ``member_share_of_sales`` = member net sales / till sales of
           all customers, over the stores with ``store_sales`` rows in the period
@@ -191,7 +192,7 @@ def clv_pyramid(con: duckdb.DuckDBPyConnection, as_of, *, region: str | None = N
     Returns
     -------
     DataFrame
-        layer (see :data:`PYRAMID_LAYERS`), members, member_share, clv (total, yuan),
+        layer (see :data:`PYRAMID_LAYERS`), members, member_share, clv (total, money),
         clv_share, clv_mean. No range per layer: the members' ``clv_low`` / ``clv_high``
         are prediction intervals of each member's own value, and their sums are no
         interval of a layer's total (chance largely cancels across members, parameter
@@ -212,14 +213,14 @@ FROM clv_layers GROUP BY clv_band""")
 
 def plot_pyramid(pyramid: pd.DataFrame, lang: str = "zh"):
     """The value pyramid: one layer per row, top value at the top, labelled with
-    members, and the layer's CLV in ¥ with its share."""
+    members, and the layer's CLV in the store's currency with its share."""
     fig, ax = viz.new_figure(figsize=(8, 4.8))
     n = len(pyramid)
     for i, row in enumerate(pyramid.itertuples()):
         width = (i + 1) / n
         ax.barh(n - 1 - i, width, left=-width / 2, height=0.9, color=viz.PALETTE[i % len(viz.PALETTE)])
         text = (f"{t(f'pyramid.{row.layer}', lang)} · {row.members:,} {t('pyramid.members', lang)} · "
-                f"{viz.fmt_yuan(row.clv)} ({t('pyramid.of_clv', lang)} {viz.fmt_pct(row.clv_share)})")
+                f"{viz.fmt_money(row.clv)} ({t('pyramid.of_clv', lang)} {viz.fmt_pct(row.clv_share)})")
         ax.text(0.52, n - 1 - i, text, va="center", ha="left", fontsize=8)
     ax.set_xlim(-0.55, 1.6)
     ax.set_axis_off()

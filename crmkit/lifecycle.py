@@ -1,22 +1,19 @@
 """Member activity and lifecycle stages, computed in the engine.
 
 This module holds the base every member segmentation builds on (tiers, RFM,
-cohorts, KPIs, audiences): a :class:`Query` of named SQL common table
-expressions with bound parameters, and :func:`activity`, the member universe
-and its purchase days as of a date. On top of it: lifecycle stages, the
-member funnel and monthly funnel metrics.
+cohorts, KPIs, audiences): :func:`activity`, the member universe and its
+purchase days as of a date, over the engine's relations
+(:mod:`crmkit.engine.activity`). On top of it: lifecycle stages, the member
+funnel and monthly funnel metrics.
 
 Definitions used everywhere
 ---------------------------
-- ``as_of`` is inclusive: everything up to the end of that day counts, nothing
-  after it (a return made later does not reach back).
-- An order's day is the day of its first line; its amount is net of its
-  returns (sale and return rows share ``order_id``, or a credit note names the
-  order it reverses in ``ref_order_id``, see :mod:`crmkit.io.credit_notes`),
-  and a net below half a cent in size is zero, so a fully cancelled order is
-  no purchase, as in :mod:`crmkit.rfm`. A *purchase day* is a
-  member-day whose net amount is positive; several orders on one day are one
-  purchase day. Recency is in days: ``as_of`` minus the last purchase day.
+- Orders, purchases and purchase days are those of
+  :mod:`crmkit.engine.activity`, the one definition (a ¥0 order is a
+  purchase, an order returned in full is none, a purchase day is a day with
+  at least one purchase). ``as_of`` is inclusive: everything up to the end
+  of that day counts, nothing after it (a return made later does not reach
+  back). Recency is in days: ``as_of`` minus the last purchase day.
 - The member universe is the ``members`` table together with every member
   that has transactions; when ``members`` is empty (transaction-only data such
   as CDNOW), members are the distinct buyers. ``join_date`` is the earlier of
@@ -27,95 +24,24 @@ Definitions used everywhere
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import duckdb
 import pandas as pd
 from matplotlib.ticker import StrMethodFormatter
 
-from . import viz
+from . import engine, viz
+from .engine import Query, as_date  # noqa: F401  (re-exported: analyses import them from here)
+from .engine.query import SNAPSHOTS
 from .errors import CrmkitError
 from .i18n import register, t
-from .store import fetch_df
-from .rfm import as_date  # noqa: F401  (re-exported: analyses import it from here)
 
 # --------------------------------------------------------------------------- base
 
-
-@dataclass(frozen=True)
-class Query:
-    """Named SQL common table expressions plus the parameters they bind.
-
-    Queries compose with ``+`` (CTEs keep their dependency order; a CTE or a
-    parameter defined twice must be identical), so that an audience can join
-    tiers, RFM and stages in one engine-side statement. Values are always
-    bound as parameters, never formatted into the SQL text.
-    """
-
-    ctes: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, object] = field(default_factory=dict)
-
-    def __add__(self, other: Query) -> Query:
-        ctes, params = dict(self.ctes), dict(self.params)
-        for name, body in other.ctes.items():
-            if ctes.setdefault(name, body) != body:
-                raise ValueError(f"CTE {name!r} defined twice with different SQL")
-        for name, value in other.params.items():
-            if params.setdefault(name, value) != value:
-                raise ValueError(f"parameter {name!r} bound twice with different values")
-        return Query(ctes, params)
-
-    def sql(self, select: str) -> str:
-        head = ",\n".join(f"{name} AS (\n{body}\n)" for name, body in self.ctes.items())
-        return f"WITH {head}\n{select}" if head else select
-
-    def df(self, con: duckdb.DuckDBPyConnection, select: str, **params) -> pd.DataFrame:
-        """Run ``select`` on top of the CTEs and return the result as a DataFrame.
-
-        Inside :func:`snapshot` for this connection and ``as_of``, the base CTEs
-        read the snapshot's tables.
-        """
-        q = self
-        swaps = _SNAPSHOTS.get((id(con), self.params.get("as_of")))
-        if swaps:
-            q = Query({name: swaps[name] if name in swaps and body == _ACTIVITY[name] else body
-                       for name, body in self.ctes.items()}, self.params)
-        sql = q.sql(select)
-        # bind what the text uses: a snapshot's tables replace CTEs that used $as_of
-        bound = {k: v for k, v in {**q.params, **params}.items() if re.search(rf"\${k}\b", sql)}
-        return fetch_df(con, sql, bound)
-
-
-_ACTIVITY = {
-    # one row per order: its day and its amount net of the order's returns
-    "orders": """
-  SELECT member_id, coalesce(ref_order_id, order_id) AS order_id, min(order_time) AS first_time,
-         CAST(min(order_time) AS DATE) AS day,
-         CASE WHEN abs(sum(amount)) < 0.005 THEN 0.0 ELSE sum(amount) END AS net,
-         arg_min_null(store_id, order_time) AS store_id, arg_min_null(channel, order_time) AS channel
-  -- a store made before ref_order_id existed reads it as NULL
-  FROM (FROM transactions UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS ref_order_id WHERE false)
-  WHERE order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
-  GROUP BY ALL""",
-    # one row per member-day; net > 0 makes it a purchase day
-    "days": """
-  SELECT member_id, day, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,
-         arg_min_null(store_id, first_time) AS store_id, arg_min_null(channel, first_time) AS channel
-  FROM orders GROUP BY member_id, day""",
-    "activity": """
-  SELECT member_id, min(day) AS first_day,
-         min(day) FILTER (WHERE net > 0) AS first_purchase,
-         max(day) FILTER (WHERE net > 0) AS last_purchase,
-         count(*) FILTER (WHERE net > 0) AS purchase_days,
-         sum(net) AS net_spend,
-         arg_min_null(store_id, day) AS first_store, arg_min_null(channel, day) AS first_channel
-  FROM days GROUP BY member_id""",
-    # the member universe as of the date, one row per member
-    "universe": """
+_UNIVERSE = """
   SELECT coalesce(m.member_id, a.member_id) AS member_id,
          least(m.join_date, a.first_day) AS join_date,
          coalesce(m.join_store_id, a.first_store) AS store_id,
@@ -127,22 +53,20 @@ _ACTIVITY = {
   FROM members m
   FULL JOIN activity a ON a.member_id = m.member_id
   LEFT JOIN stores s ON s.store_id = coalesce(m.join_store_id, a.first_store)
-  WHERE coalesce(least(m.join_date, a.first_day), CAST($as_of AS DATE)) <= CAST($as_of AS DATE)""",
-}
+  WHERE coalesce(least(m.join_date, a.first_day), CAST($as_of AS DATE)) <= CAST($as_of AS DATE)"""
 
 
 def activity(as_of) -> Query:
-    """The base CTEs as of ``as_of``: ``orders``, ``days``, ``activity`` and ``universe``.
+    """The engine's member activity as of ``as_of`` plus ``universe``, the member universe.
 
-    ``days`` has one row per member-day (``net`` in yuan; ``net > 0`` is a
-    purchase day); ``universe`` has one row per member with ``join_date``,
-    home ``store_id``, ``region``, ``channel``, ``first_purchase``,
+    From :mod:`crmkit.engine.activity`: ``orders``, ``purchases``, ``days`` (one row
+    per member-day; ``purchases > 0`` is a purchase day), ``purchase_days`` and
+    ``activity``. ``universe`` has one row per member with ``join_date``, home
+    ``store_id``, ``region``, ``channel``, ``first_purchase``,
     ``last_purchase``, ``purchase_days`` and ``net_spend`` (yuan, all history).
     """
-    return Query(_ACTIVITY, {"as_of": as_date(as_of)})
-
-
-_SNAPSHOTS: dict[tuple[int, dt.date], dict[str, str]] = {}
+    return (engine.purchases(as_of) + engine.purchase_days(as_of) + engine.member_activity(as_of)
+            + Query({"universe": _UNIVERSE}))
 
 
 @contextmanager
@@ -156,21 +80,22 @@ def snapshot(con: duckdb.DuckDBPyConnection, as_of):
     the block. The temporary tables are dropped on exit (read-only stores work too).
     """
     key = (id(con), as_date(as_of))
-    if key in _SNAPSHOTS:  # already inside a snapshot of this date
+    if key in SNAPSHOTS:  # already inside a snapshot of this date
         yield
         return
-    q, tables, swaps = activity(as_of), [], {}
+    q, tables, swaps = activity(as_of).for_store(con), [], {}
     token = uuid.uuid4().hex[:12]
     try:
         for name in ("orders", "days", "universe"):
             tables.append(f"crmkit_{name}_{token}")
-            con.execute(f"CREATE TEMP TABLE {tables[-1]} AS {q.sql(f'SELECT * FROM {name}')}", dict(q.params))
-            swaps[name] = f"  SELECT * FROM {tables[-1]}"
-            q = Query({**q.ctes, name: swaps[name]}, q.params)
-        _SNAPSHOTS[key] = swaps
+            sql = q.sql(f"SELECT * FROM {name}")
+            con.execute(f"CREATE TEMP TABLE {tables[-1]} AS {sql}", q.bound(sql))
+            swaps[name] = (activity(as_of).ctes[name], f"  SELECT * FROM {tables[-1]}")
+            q = Query({**q.ctes, name: swaps[name][1]}, q.params)
+        SNAPSHOTS[key] = swaps
         yield
     finally:
-        _SNAPSHOTS.pop(key, None)
+        SNAPSHOTS.pop(key, None)
         for table in tables:
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -281,8 +206,8 @@ _STAGE_CTES = {
   SELECT member_id,
          min(day) FILTER (WHERE day > CAST($as_of AS DATE) - $lc_new_days) AS first_recent,
          max(day) FILTER (WHERE day <= CAST($as_of AS DATE) - $lc_new_days) AS last_before
-  FROM days
-  WHERE net > 0 AND day > CAST($as_of AS DATE) - $lc_new_days - $lc_active_days
+  FROM purchase_days
+  WHERE day > CAST($as_of AS DATE) - $lc_new_days - $lc_active_days
   GROUP BY member_id""",
     "stages": """
   SELECT u.*, date_diff('day', u.last_purchase, CAST($as_of AS DATE)) AS recency_days,
@@ -400,7 +325,7 @@ _MONTHLY = {
          CAST(date_trunc('month', prev_day + $lc_active_days - 1) + INTERVAL 1 MONTH AS DATE) AS lapse_from
   FROM (SELECT d.member_id, h.grp, h.first_month, d.day, CAST(date_trunc('month', d.day) AS DATE) AS month,
                lag(d.day) OVER (PARTITION BY d.member_id ORDER BY d.day) AS prev_day
-        FROM days d JOIN home h USING (member_id) WHERE d.net > 0)""",
+        FROM purchase_days d JOIN home h USING (member_id))""",
     "joins": """
   SELECT join_month AS month, grp, count(*) AS new_members,
          count(*) FILTER (WHERE first_month = join_month) AS first_purchasers

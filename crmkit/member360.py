@@ -5,7 +5,9 @@ attributes (tier, RFM segment, lifecycle stage: the same definitions as the
 population views, so a member's RFM scores are ranked among all buyers), the
 latest ``member_scores`` row on or before ``as_of`` (CLV with its 90%
 interval, P(alive), churn risk) when ``crmkit score`` has run, preferred
-categories, recent orders, coupons and points.
+categories, recent orders, coupons and points. Orders are those of
+:mod:`crmkit.engine.activity`: a credit note is listed with the order it
+reverses, and ``purchase`` says whether the order still is a purchase.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from . import privacy
+from . import engine, privacy
 from .affinity import preferred_categories
 from .audience import attributes_query
 from .errors import CrmkitError
@@ -110,15 +112,14 @@ SELECT as_of AS scored_as_of, clv, clv_low, clv_high, p_alive, expected_purchase
 FROM member_scores WHERE member_id = $mid AND as_of <= $as_of ORDER BY as_of DESC LIMIT 1""",
                   {"mid": member_id, "as_of": d})
     preferred = preferred_categories(con, d, top=3, member_id=member_id).drop(columns="member_id")
-    orders = con.execute("""
-SELECT order_id, CAST(min(order_time) AS DATE) AS day, arg_min(store_id, order_time) AS store_id,
-       arg_min(channel, order_time) AS channel,
-       string_agg(DISTINCT category, ', ' ORDER BY category) AS categories,
-       sum(quantity) AS items, sum(amount) AS amount, sum(discount) AS discount,
-       bool_or(txn_type = 'return') AS has_return
-FROM transactions
-WHERE member_id = $mid AND order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
-GROUP BY order_id ORDER BY min(order_time) DESC, order_id LIMIT $n""", p).df()
+    orders = (engine.orders(d, member=member_id) + Query(params={"n": recent})).execute(con, """
+SELECT o.order_id, o.day, o.store_id, o.channel, l.categories, l.items, o.net AS amount, l.discount,
+       o.has_return, o.purchase
+FROM orders o JOIN (
+  SELECT order_id, string_agg(DISTINCT category, ', ' ORDER BY category) AS categories,
+         sum(quantity) AS items, sum(discount) AS discount
+  FROM lines GROUP BY order_id) l ON l.order_id = o.order_id
+ORDER BY o.first_time DESC, o.order_id LIMIT $n""").df()
     coupons = con.execute("""
 SELECT coupon_id, campaign_id, value, issued_at,
        CASE WHEN redeemed_at < CAST($as_of AS DATE) + INTERVAL 1 DAY THEN redeemed_at END AS redeemed_at

@@ -3,7 +3,7 @@
 Scores
 ------
 R, F and M are quintile scores from 1 to 5 over the members who have bought
-up to ``as_of`` (see :mod:`crmkit.lifecycle` for purchase days and netting):
+up to ``as_of`` (see :mod:`crmkit.engine.activity` for purchase days and netting):
 
 - R: the last purchase day (later = higher, so the most recent buyers score 5),
 - F: the number of purchase days,

@@ -109,7 +109,10 @@ def reference_scores(df: pd.DataFrame, as_of: str) -> pd.DataFrame:
     """RFM scores computed independently in pandas, by the documented definition."""
     daily = df.assign(day=df["order_time"].dt.normalize()).groupby(["member_id", "day"])["amount"].sum()
     daily = daily.reset_index()
-    bought = daily[daily["amount"] > 0]
+    # every CDNOW row is a sale (no returns), so every day with a row is a purchase day, $0.00 included
+    # (a ¥0 order is a purchase: crmkit.engine.activity)
+    assert (daily["amount"] >= 0).all()
+    bought = daily
     ref = pd.DataFrame({
         "last": bought.groupby("member_id")["day"].max(),
         "frequency": bought.groupby("member_id").size(),
@@ -139,8 +142,8 @@ def test_cdnow_rfm_matches_pandas(con, cdnow_master_path):
     out = segments.rfm_scores(con, as_of).set_index("member_id")
     ref = reference_scores(df, as_of)
     assert df["member_id"].nunique() == 23570
-    # 68 customers only ever have $0.00 rows: no purchase day, so no RFM score
-    assert len(out) == len(ref) == 23570 - 68 and (out.index == ref.index).all()
+    # every customer bought (68 of them only for $0.00: still purchases), so every one has an RFM score
+    assert len(out) == len(ref) == 23570 and (out.index == ref.index).all()
     for col in ("rfm_r", "rfm_f", "rfm_m", "recency_days", "frequency"):
         assert (out[col].to_numpy() == ref[col].to_numpy()).all(), col
     np.testing.assert_allclose(out["monetary"], ref["monetary"], rtol=1e-12)
@@ -148,5 +151,5 @@ def test_cdnow_rfm_matches_pandas(con, cdnow_master_path):
     # CDNOW: about half the customers bought once, so they all share F = 1
     assert (out["frequency"] == 1).mean() > 0.45 and set(out.loc[out["frequency"] == 1, "rfm_f"]) == {1}
     summary = segments.segment_summary(con, as_of)
-    assert summary["members"].sum() == 23502
+    assert summary["members"].sum() == 23570
     assert summary["revenue"].sum() == pytest.approx(df["amount"].sum())

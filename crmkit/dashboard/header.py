@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import __version__, viz
+from .. import __version__, currency, engine, viz
 from ..errors import CrmkitError
 from ..i18n import register, t
 from ..lifecycle import as_date
@@ -104,20 +104,30 @@ def store_path(db) -> Path:
 
 
 def open_store(db) -> duckdb.DuckDBPyConnection:
-    """The store of :func:`store_path`, read-only (reports never write)."""
-    return connect(store_path(db), read_only=True)
+    """The store of :func:`store_path`, read-only (reports never write).
+
+    Its currency becomes the current one (:func:`crmkit.currency.use_store`),
+    so every money figure and label of the report says the store's currency.
+    """
+    con = connect(store_path(db), read_only=True)
+    currency.use_store(con)
+    return con
 
 
 # ------------------------------------------------------------------ report header
 
 def data_span(con: duckdb.DuckDBPyConnection, as_of) -> dict:
-    """Members, orders and first / last order day in the store up to ``as_of`` (one SQL pass)."""
+    """Members, purchases and first / last order day in the store up to ``as_of`` (one SQL pass).
+
+    ``orders`` counts purchases (:mod:`crmkit.engine.activity`: an order cancelled in full by
+    its returns is none), as the KPIs do.
+    """
     d = as_date(as_of)
-    members, orders, first, last = con.execute("""
-SELECT (SELECT count(*) FROM (SELECT member_id FROM members WHERE join_date IS NULL OR join_date <= $d
-                              UNION SELECT member_id FROM transactions WHERE order_time < $d + INTERVAL 1 DAY)),
-       count(DISTINCT order_id), min(order_time)::DATE, max(order_time)::DATE
-FROM transactions WHERE order_time < $d + INTERVAL 1 DAY""", {"d": d}).fetchone()
+    members, orders, first, last = engine.orders(d).execute(con, """
+SELECT (SELECT count(*) FROM (SELECT member_id FROM members WHERE join_date IS NULL OR join_date <= $as_of
+                              UNION SELECT member_id FROM orders)),
+       count(CASE WHEN purchase THEN 1 END), min(day), max(day)
+FROM orders""").fetchone()
     return {"members": members, "orders": orders, "first": first, "last": last}
 
 

@@ -49,6 +49,9 @@ from ..rfm import unique_rows
 #: numerical gradient).
 _NEWTON_TOL = 1e-6
 _MAX_NEWTON = 20
+#: A Newton step this short that gains nothing within rounding is at the optimum, not on a ridge
+#: (a ridge towards a limit has little curvature along it, so its Newton steps are long).
+_SHORT_STEP = 1e-4
 #: Largest gradient of the mean negative log-likelihood per member (in the log-parameters) at a maximum.
 _GRAD_TOL = 1e-5
 #: Newton decrement (twice the mean log-likelihood per member still to gain) small enough to stop.
@@ -359,10 +362,11 @@ class MLEModel:
                     return theta, hess, bool(np.abs(g).max() < _GRAD_TOL)
                 theta_new = _backtrack(value, theta, step, f)
                 if theta_new is None:  # no decrease left: at the optimum within rounding, or stuck
-                    return theta, hess, bool(size < 1e-5 and np.abs(g).max() < _GRAD_TOL)
+                    return theta, hess, bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
                 if f - value(theta_new) < _DECREMENT_TOL:
-                    # a long step that gains nothing: creeping along a ridge towards a limit, not converging
-                    return theta_new, hess, False
+                    # a step that gains nothing: at the optimum when the step is short (its decrement
+                    # just above the tolerance), else creeping along a ridge towards a limit
+                    return theta_new, hess, bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
                 theta = theta_new
             if hess is None:
                 hess = self._hessian(value_grad, theta, value_grad(theta)[1], value)

@@ -68,6 +68,23 @@ DEFAULT = CURRENCIES["CNY"]
 #: Every symbol an amount may carry in an export, longest first (``HK$`` before ``$``).
 SYMBOLS: tuple[str, ...] = tuple(sorted({c.symbol for c in CURRENCIES.values()} | {"￥"}, key=len, reverse=True))
 
+#: Marks of a currency in exports besides its symbol.
+_ALIASES = {"CNY": ("￥", "元", "RMB", "CNY"), "USD": ("US$", "USD"), "GBP": ("GBP",), "EUR": ("EUR",),
+            "HKD": ("HKD",), "JPY": ("￥", "円", "JPY")}
+
+
+def marks(code: str | Currency) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(own, foreign)``: the marks an amount in ``code``'s store may carry, and those of the other
+    currencies it cannot, longest first. ``¥`` is CNY's and JPY's; a bare ``$`` is any dollar's, so it
+    is foreign only to a currency without ``$``. A check removes the own marks longer than one
+    character first (``US$`` holds ``S$``, Singapore's), then looks for a foreign one."""
+    own = get(code)
+    mine = {own.symbol, *_ALIASES.get(own.code, ())} | ({"$"} if "$" in own.symbol else set())
+    other = {m for c in CURRENCIES.values() for m in (c.symbol, *_ALIASES.get(c.code, ()))} | {"$"}
+    longest = lambda ms: tuple(sorted(ms, key=lambda m: (-len(m), m)))  # noqa: E731
+    return longest(mine), longest(other - mine)
+
+
 _current = DEFAULT
 
 

@@ -80,17 +80,39 @@ def test_labels_and_formats_follow_the_current_currency():
     assert currency.current().code == "CNY"  # restored after the block
 
 
-def test_every_symbol_is_stripped_from_amounts(con, tmp_path):
-    assert set(currency.SYMBOLS) <= set(_MONEY_MARKS)
+def _amounts(con, tmp_path, code, values):
+    """Load one order per value into a ``code`` store: {value: amount or the quarantine reason}."""
     (tmp_path / "members.csv").write_text("card_no\nC1\n", encoding="utf-8")
-    (tmp_path / "orders.csv").write_text(
-        'order_id,card_no,order_time,amount\nO1,C1,2024-01-31,"£1,299.50"\nO2,C1,2024-02-01,"HK$1,000"\n'
-        'O3,C1,2024-02-02,€12\nO4,C1,2024-02-03,$7.25\nO5,C1,2024-02-04,"￥3.00"\n', encoding="utf-8")
-    report = load_files(con, [tmp_path / "members.csv", tmp_path / "orders.csv"], progress=False,
-                        currency="EUR")
-    assert report.files[1].accepted == 5 and report.currency == "EUR"
-    got = dict(con.execute("SELECT order_id, amount FROM transactions").fetchall())
-    assert got == {"O1": 1299.5, "O2": 1000.0, "O3": 12.0, "O4": 7.25, "O5": 3.0}
+    rows = "".join(f'O{i},C1,2024-01-{i + 1:02d},"{v}"\n' for i, v in enumerate(values))
+    (tmp_path / "orders.csv").write_text("order_id,card_no,order_time,amount\n" + rows, encoding="utf-8")
+    load_files(con, [tmp_path / "members.csv", tmp_path / "orders.csv"], progress=False, currency=code)
+    got = {f"O{i}": v for i, v in enumerate(values)}
+    out = {got[o]: a for o, a in con.execute("SELECT order_id, amount FROM transactions").fetchall()}
+    out |= {json.loads(raw)["amount"]: reason for raw, reason in con.execute("SELECT raw, reason FROM quarantine").fetchall()}
+    return out
+
+
+def test_every_symbol_is_stripped_from_amounts():
+    assert set(currency.SYMBOLS) <= set(_MONEY_MARKS)
+
+
+def test_an_amount_in_the_stores_currency_loads_and_another_currencys_is_quarantined(con, tmp_path):
+    other = "amount in another currency than the store's (EUR): amount"
+    assert _amounts(con, tmp_path, "EUR", ["€12", "1,299.50", "£1,299.50", "HK$1,000", "$7.25", "￥3.00", "5 GBP"]) == {
+        "€12": 12.0, "1,299.50": 1299.5, "£1,299.50": other, "HK$1,000": other, "$7.25": other, "￥3.00": other,
+        "5 GBP": other}
+
+
+def test_dollar_marks_are_told_apart(con, tmp_path):
+    other = "amount in another currency than the store's (USD): amount"
+    assert _amounts(con, tmp_path, "USD", ["US$5", "$6", "7 USD", "S$8", "HK$9"]) == {
+        "US$5": 5.0, "$6": 6.0, "7 USD": 7.0, "S$8": other, "HK$9": other}
+
+
+def test_yuan_marks_load_in_a_cny_store(con, tmp_path):
+    assert _amounts(con, tmp_path, None, ["¥1,299.00", "￥3", "5元", "RMB 6", "£7"]) == {
+        "¥1,299.00": 1299.0, "￥3": 3.0, "5元": 5.0, "RMB 6": 6.0,
+        "£7": "amount in another currency than the store's (CNY): amount"}
 
 
 # ------------------------------------------------------------------ a GBP store

@@ -395,7 +395,8 @@ class _Loader:
         dates = validate.decide_dates(self.con, item.mapping, "crmkit_raw", item.source.headers, self.now, path,
                                       self.date_format)
         rep.date_rules = {f: r.text for f, r in dates.items()}
-        validate.stage(self.con, item.mapping, "crmkit_raw", "crmkit_parsed", self.now, dates)
+        validate.stage(self.con, item.mapping, "crmkit_raw", "crmkit_parsed", self.now, dates,
+                       self.report.currency)
         if kind.name == "transactions":
             rep.order_rule, rep.duplicate_rule = self._transactions(item)
         elif kind.members == "reference":

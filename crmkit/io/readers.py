@@ -87,7 +87,7 @@ MAX_LINE_BYTES = 1 << 20
 MAX_HEADER_CHARS = 1 << 16
 _DELIMITERS = ("\t", ",", ";", "|")
 _WHITESPACE = "whitespace"
-_DATA_LIKE = re.compile(r"^[\s¥￥+\-]*[0-9０-９][0-9０-９,.:/\s\-年月日T]*$")
+_DATA_LIKE = re.compile(r"^[\s¥￥£€₩$+\-]*(?:[A-Z]{1,3}\$)?[0-9０-９][0-9０-９,.:/\s\-年月日T]*$")
 _MAGIC = {b"PK\x03\x04": "a zip or Excel file", b"PAR1": "a Parquet file", b"%PDF": "a PDF",
           b"\x89PNG": "a PNG image", b"\xd0\xcf\x11\xe0": "an old-style Excel (.xls) file"}
 

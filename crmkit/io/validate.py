@@ -48,10 +48,12 @@ member's first purchase by decades.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import duckdb
 
+from ..currency import CURRENCIES, marks
 from ..errors import InputError
 from .kinds import DERIVATIONS, VOCABULARIES, Field, Mapping
 from .sql import lit
@@ -90,7 +92,7 @@ _FULL_WIDTH = "０１２３４５６７８９．，－＋：／　"
 _HALF_WIDTH = "0123456789.,-+:/ "
 #: Currency marks stripped from amounts: every symbol of :data:`crmkit.currency.CURRENCIES` (longest first, so
 #: ``HK$`` goes whole), ``￥``, ``元`` and the full-width comma.
-_MONEY_MARKS = ("MOP$", "HK$", "NT$", "S$", "A$", "C$", "¥", "￥", "元", "£", "€", "₩", "$", "，")
+_MONEY_MARKS = ("MOP$", "HK$", "US$", "NT$", "S$", "A$", "C$", "¥", "￥", "元", "£", "€", "₩", "$", "，")
 
 
 def _list(formats) -> str:
@@ -267,7 +269,7 @@ def parse_sql(f: Field, col: str, rule: DateRule | None = None) -> str:
         for mark in _MONEY_MARKS:  # removed before the full-width check, so ¥1,299.00 stays on the fast path
             text = f"replace({text}, '{mark}', '')"
         text = _narrow(text)
-        for mark in (",", "$", " ", "RMB", "CNY"):
+        for mark in (",", "$", " ", "RMB", *CURRENCIES):  # and ISO codes: 7 USD
             text = f"replace({text}, '{mark}', '')"
         return f"coalesce(try_cast({col} AS DOUBLE), try_cast({text} AS DOUBLE))"
     if f.parse == "phone":
@@ -327,8 +329,25 @@ def _bad_reason(f: Field) -> str | None:
     return None
 
 
+#: Number fields that hold money: a mark of another currency than the store's quarantines the row.
+MONEY_FIELDS = frozenset({"amount", "discount", "unit_price", "cost_per_contact", "fixed_cost", "coupon_value",
+                          "value", "sales"})
+
+
+def foreign_money_sql(col: str, code: str) -> str:
+    """True when text column ``col`` carries a mark of another currency than ``code``
+    (:func:`crmkit.currency.marks`): ``£12`` in a CNY store, ``HK$100`` in a USD one."""
+    own, foreign = marks(code)
+    text = f"upper({col})"
+    for mark in (m for m in own if len(m) > 1):
+        text = f"replace({text}, {lit(mark)}, '')"
+    # a plain number (most values) carries no mark: the regular expression runs only on the rest
+    return (f"(try_cast({col} AS DOUBLE) IS NULL "
+            f"AND regexp_matches({text}, {lit('|'.join(re.escape(m) for m in foreign))}))")
+
+
 def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, now: dt.datetime,
-          dates: dict[str, DateRule] | None = None) -> None:
+          dates: dict[str, DateRule] | None = None, currency: str | None = None) -> None:
     """Create temp view ``out``: ``_row``, every field parsed, and ``_reason`` (NULL when the row is good).
 
     Fields the file does not carry are NULL columns of the right type. A view,
@@ -357,6 +376,10 @@ def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, 
                    f'AS "{f.name}"', f'"_in_{f.name}"']
     present = {f.name: f"(\"_in_{f.name}\" IS NOT NULL AND trim(\"_in_{f.name}\") <> '')" for f in kind.fields}
     mapped = [f for f in kind.fields if f.name in used]
+    if currency:  # £12 parses, but in a CNY store it is not ¥12
+        checks += [(foreign_money_sql(f'"_in_{f.name}"', currency),
+                    f"amount in another currency than the store's ({currency}): {f.name}")
+                   for f in mapped if f.name in MONEY_FIELDS]
     checks += [(f'"{f.name}" IS NULL AND NOT {present[f.name]}', f"missing value: {f.name}")
                for f in mapped if f.required or f.name in inputs]
     checks += [(f'"{f.name}" IS NULL AND {present[f.name]}', _bad_reason(f)) for f in mapped if _bad_reason(f)]

@@ -185,7 +185,7 @@ def decide_dates(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, hea
             rules[f.name] = DateRule((), f"year-first dates{shown}")
             continue
         if declared:
-            share = f" (it reads {_share(counts[-1], n)} distinct dates that are not year-first)" \
+            share = f" (it reads {_share(counts[-1], n)} distinct {_dates(n)} that {_are(n)} not year-first)" \
                 if len(tried) > len(orders) else ""
             rules[f.name] = DateRule(declared[1], f"{declared[0]}, as declared with --date-format{share}")
             continue
@@ -209,12 +209,20 @@ def decide_dates(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, hea
                             f"LIMIT 1").fetchone()
         rest = "" if best == n else f"; the other {n - best:,} are quarantined"
         rules[f.name] = DateRule(formats, f"{desc} ({first[0]} → {first[1]}), the day order that reads the most "
-                                          f"dates: {_share(best, n)} distinct dates that are not year-first{rest}")
+                                          f"dates: {_share(best, n)} distinct {_dates(n)} that {_are(n)} not year-first{rest}")
     return rules
 
 
 def _share(k: int, n: int) -> str:
-    return f"all {n:,}" if k == n else f"{k:,} of {n:,}"
+    return ("the one" if n == 1 else f"all {n:,}") if k == n else f"{k:,} of {n:,}"
+
+
+def _dates(n: int) -> str:
+    return "date" if n == 1 else "dates"
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 def _ambiguous_example(con: duckdb.DuckDBPyConnection, raw: str, col: str, orders: list[str]) -> str | None:
@@ -391,7 +399,8 @@ def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, 
         if f.since:
             checks.append((f'"{f.name}" < DATE {lit(f.since)}', f"date before {f.since[:4]}: {f.name}"))
     reason = "CASE " + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r in checks) + " END" if checks else "NULL"
-    keep = ", ".join(" * ".join(f'"{i}"' for i in DERIVATIONS[f.name][0]) + f' AS "{f.name}"'
+    # a derived product is rounded to 6 decimals: 12 × 2.55 is 30.6, not 30.599999999999998
+    keep = ", ".join("round(" + " * ".join(f'"{i}"' for i in DERIVATIONS[f.name][0]) + f', 6) AS "{f.name}"'
                      if f.name in mapping.derived else f'"{f.name}"' for f in kind.fields)
     con.execute(f"CREATE TEMP VIEW {out} AS SELECT _row, {keep}, CAST({reason} AS VARCHAR) AS _reason "
                 f"FROM (SELECT {', '.join(middle)} FROM (SELECT {', '.join(inner)} FROM {raw}))")

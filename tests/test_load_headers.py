@@ -179,6 +179,7 @@ def test_derive_amount_gives_the_hand_computed_revenue(con, tmp_path):
     sales = con.execute("SELECT count(DISTINCT order_id), round(sum(amount), 2) FROM transactions "
                         "WHERE txn_type = 'sale'").fetchone()
     assert sales == (3, 254.5)  # 83.40 + 81.00 + 30.60 + 59.50
+    assert con.execute("SELECT amount FROM transactions WHERE sku = '22350'").fetchone() == (30.6,)  # not 30.5999…
     assert con.execute("SELECT quantity, round(amount, 2) FROM transactions WHERE txn_type = 'return'"
                        ).fetchall() == [(-12.0, -35.4)]
     rule = "amount derived as quantity × unit price (columns 'Quantity' × 'Price'), as asked with --derive-amount"

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from crmkit.commands.load import summary
@@ -308,3 +309,42 @@ def test_acceptance_retail_and_pharmacy_exports(con, tmp_path):
     # S001: 2018-01-01 (2 lines, one order) and 2018-01-03; S002: 2018-01-01: 3 orders, ¥63, AOV ¥21
     assert figures("pharmacy_sales.csv") == (dt.datetime(2018, 1, 1), dt.datetime(2018, 1, 3), 3, 3, 63.0, 4)
     assert report.members == 4
+
+
+CREDIT_NOTES = ("InvoiceNo,StockCode,Quantity,InvoiceDate,CustomerID,Amount\n"
+                "1001,X,2,2010-12-01 10:00,A1,20\n1001,Y,1,2010-12-01 10:00,A1,5\n"
+                "C1001,X,-2,2010-12-03 09:00,A1,-20\nC1001,Y,-1,2010-12-03 09:00,A1,-5\n"  # 1001 cancelled in full
+                "1002,Z,1,2010-12-10 12:00,A1,7.5\n"
+                "2001,X,3,2010-12-02 11:00,B1,30\n2001,Y,2,2010-12-02 11:00,B1,10\n"
+                "C2001,X,-3,2010-12-05 11:00,B1,-30\n")                                    # 2001 cancelled in part
+
+
+def test_acceptance_three_exports_dates_orders_purchases_and_revenue(tmp_path):
+    """The issue's acceptance: US two-digit-year dates, Chinese weekday dates without order numbers, and
+    credit notes mixed with their orders, each loaded into a store of its own and checked against
+    hand-computed dates, orders, purchases (the engine's one definition) and revenue."""
+    import crmkit
+    from crmkit.engine import activity
+
+    def figures(name, text, encoding="utf-8", as_of="2011-01-31"):
+        with crmkit.connect(":memory:") as con:
+            load(con, write(tmp_path, name, text, encoding), kind="transactions+members")
+            return activity.purchases(as_of).df(con, """
+                SELECT (SELECT min(first_time) FROM orders) AS first, (SELECT max(first_time) FROM orders) AS last,
+                       (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM purchases) AS purchases,
+                       (SELECT count(DISTINCT (member_id, day)) FROM purchases) AS purchase_days,
+                       (SELECT round(sum(net), 2) FROM orders) AS revenue""").to_dict("records")[0]
+
+    T = pd.Timestamp
+    # 4 invoices, all purchases; 17850's two on 2010-12-01 are one purchase day; ¥126.32
+    assert figures("online_retail.csv", RETAIL) == {
+        "first": T("2010-12-01 08:26"), "last": T("2011-01-04 10:00"), "orders": 4, "purchases": 4,
+        "purchase_days": 3, "revenue": 126.32}
+    # no order numbers: one order per member and day: 3 orders on 3 member-days, ¥63
+    assert figures("pharmacy_sales.csv", PHARMACY, "gbk", "2018-12-31") == {
+        "first": T("2018-01-01"), "last": T("2018-01-03"), "orders": 3, "purchases": 3, "purchase_days": 3,
+        "revenue": 63.0}
+    # 1001 cancelled in full (no purchase, net 0); 1002 of 7.50; 2001 kept at 10 of 40: 2 purchases, ¥17.50
+    assert figures("uk_credit_notes.csv", CREDIT_NOTES) == {
+        "first": T("2010-12-01 10:00"), "last": T("2010-12-10 12:00"), "orders": 3, "purchases": 2,
+        "purchase_days": 2, "revenue": 17.5}

@@ -5,8 +5,6 @@ unit price with --derive-amount; and a unit price read as the amount is a warnin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,30 +12,12 @@ from crmkit.commands.load import summary
 from crmkit.errors import InputError
 
 from test_load_files import MEMBERS, load, write  # the same small-file helpers
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "crmkit", *map(str, args)], capture_output=True, text=True)
-
-
-def one_sentence(err) -> str:
-    text = str(err.value)
-    assert "\n" not in text.strip() and "internal error" not in text and "Traceback" not in text
-    return text
-
-
-@pytest.fixture
-def members(tmp_path):
-    return write(tmp_path, "members.csv", MEMBERS)
+from test_load_real_exports import members, one_sentence, quarantine, run_cli  # noqa: F401 (members: a fixture)
 
 
 def figures(con):
     """Orders, lines and revenue of the store."""
     return con.execute("SELECT count(DISTINCT order_id), count(*), round(sum(amount), 2) FROM transactions").fetchone()
-
-
-def quarantine(con):
-    return con.execute("SELECT row_number, reason FROM quarantine ORDER BY source_file, row_number").fetchall()
 
 
 # -- 1. the common exports are recognised by their headers --------------------------------------------

@@ -95,12 +95,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import viz
+from . import engine
 from .clv import MODELS
+from .engine import table_columns
 from .errors import ModelError
 from .i18n import register, t
 from .privacy import mask_frame
-from .rfm import _days_sql, as_date, calibration_holdout, period_days, rfm_summary
+from .rfm import as_date, period_days, rfm_summary
 from .stats import rate_ratio_interval, wilson_interval
 
 #: Default churn window: no purchase in the next 180 days.
@@ -151,42 +152,62 @@ register({
 
 # ------------------------------------------------------------------ features
 
-_BEHAVIOUR = """
-WITH days AS ({days}),
-gaps AS (
-  SELECT member_id, day, day - lag(day) OVER (PARTITION BY member_id ORDER BY day) AS gap
-  FROM days WHERE n_orders > 0),
-intervals AS (
-  SELECT member_id, min(day) AS first_day, max(day) AS last_day, count(*) AS n_days,
-         arg_max(gap, day) AS last_interval_days
-  FROM gaps GROUP BY member_id),
-spend AS (
-  SELECT member_id, sum(net) AS spend,
-         coalesce(sum(net) FILTER (WHERE day > CAST($as_of AS DATE) - $recent_days), 0) AS spend_recent
-  FROM days GROUP BY member_id),
-lines AS (
-  SELECT CAST(member_id AS VARCHAR) AS member_id, {channels} AS channels,
-         coalesce(-sum(amount) FILTER (WHERE amount < 0), 0)
-           / nullif(sum(amount) FILTER (WHERE amount > 0), 0) AS returns_share
-  FROM "{table}"
-  WHERE order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
-  GROUP BY 1),
-base AS (
-  SELECT i.*, date_diff('day', i.first_day, CAST($as_of AS DATE)) + 1 AS tenure_days, s.spend, s.spend_recent
-  FROM intervals i JOIN spend s USING (member_id))
-SELECT b.member_id,
-       date_diff('day', b.last_day, CAST($as_of AS DATE)) AS days_since_last,
-       date_diff('day', b.first_day, b.last_day) / nullif(b.n_days - 1, 0) AS mean_interval_days,
-       b.last_interval_days,
-       b.tenure_days,
-       CASE WHEN b.spend > 0 AND b.tenure_days > $recent_days
-            THEN greatest(b.spend_recent, 0) / b.spend - $recent_days / b.tenure_days
-            ELSE 0 END AS spend_trend,
-       b.spend / b.n_days AS avg_spend,
-       coalesce(l.returns_share, 0) AS returns_share,
-       coalesce(l.channels, 0) AS channels
-FROM base b LEFT JOIN lines l USING (member_id)
-ORDER BY b.member_id"""
+_TENURE = "(date_diff('day', first_purchase, CAST($as_of AS DATE)) + 1)"
+
+#: The behaviour features (:func:`behaviour_features`) as SQL over the engine's ``member_facts``
+#: (:mod:`crmkit.engine.members`), so that scoring selects them in its one query.
+BEHAVIOUR_SQL = {
+    "days_since_last": "date_diff('day', last_purchase, CAST($as_of AS DATE))",
+    "mean_interval_days": "date_diff('day', first_purchase, last_purchase) / nullif(purchase_days - 1, 0)",
+    "last_interval_days": "last_interval_days",
+    "tenure_days": _TENURE,
+    "spend_trend": f"""CASE WHEN net_spend > 0 AND {_TENURE} > $mf_recent_days
+            THEN greatest(coalesce(recent_spend, 0), 0) / net_spend - $mf_recent_days / {_TENURE}
+            ELSE 0 END""",
+    "avg_spend": "net_spend / purchase_days",
+    "returns_share": "coalesce(coalesce(returned, 0) / nullif(bought, 0), 0)",
+    "channels": "channels",
+}
+
+
+def behaviour_sql(suffix: str = "") -> str:
+    """The select list of :data:`BEHAVIOUR_SQL` (``expression AS name, ...``) over ``member_facts{suffix}``."""
+    return ",\n       ".join(
+        f"{sql.replace('$as_of', f'$as_of{suffix}').replace('$mf_recent_days', f'$mf_recent_days{suffix}')} AS {name}"
+        for name, sql in BEHAVIOUR_SQL.items())
+
+
+_HOLDOUT = """
+  SELECT CAST(member_id AS VARCHAR) AS member_id, count(*) AS frequency_holdout
+  FROM purchase_days_all WHERE day > CAST($as_of_cal AS DATE) GROUP BY member_id"""
+
+
+def calibration_features(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *,
+                         period: str = "W", recent_days: int = RECENT_DAYS,
+                         table: str = "transactions") -> pd.DataFrame:
+    """The churn backtest's members in one engine query: who bought by ``calibration_end``, and what followed.
+
+    One row per member with a purchase day up to ``calibration_end``, sorted
+    by member_id: ``member_id, frequency, recency, T, monetary`` and
+    ``frequency_holdout`` as in :func:`crmkit.rfm.calibration_holdout`, and
+    the columns of :func:`behaviour_features` as of ``calibration_end``.
+    """
+    cal_end = as_date(calibration_end, "calibration_end")
+    obs_end = as_date(observation_end, "observation_end")
+    if obs_end <= cal_end:
+        raise ModelError(f"observation_end {obs_end} must come after calibration_end {cal_end}.")
+    cols = table_columns(con, table)
+    q = (engine.member_facts(cal_end, recent_days=recent_days, table=table, columns=cols, suffix="_cal")
+         + engine.purchase_days(obs_end, table=table, columns=cols, suffix="_all")
+         + engine.Query({"holdout": _HOLDOUT}, {"scale": period_days(period)}))
+    out = q.execute(con, f"""
+SELECT f.member_id, {engine.summary_sql("_cal")},
+       coalesce(h.frequency_holdout, 0) AS frequency_holdout,
+       {behaviour_sql("_cal")}
+FROM member_facts_cal f LEFT JOIN holdout h ON h.member_id = f.member_id
+ORDER BY f.member_id""").df()
+    out.attrs.update(calibration_end=cal_end.isoformat(), observation_end=obs_end.isoformat(), period=period)
+    return out
 
 
 def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: int = RECENT_DAYS,
@@ -194,7 +215,9 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: in
     """Per-member behaviour-change features as of ``as_of``, computed in the engine.
 
     One row per member with a purchase day up to ``as_of`` (inclusive), with
-    purchase days, order netting and returns as in :mod:`crmkit.rfm`.
+    purchase days, order netting and returns as in :mod:`crmkit.engine.activity`,
+    sorted by member_id; the SQL is :data:`BEHAVIOUR_SQL` over the engine's
+    ``member_facts`` (:mod:`crmkit.engine.members`).
 
     Returns
     -------
@@ -205,14 +228,12 @@ def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: in
         in the last ``recent_days`` days minus the share of tenure they are
         (0 = steady, < 0 = falling; 0 when tenure is within the window);
         avg_spend (net yuan per purchase day, returns included), returns_share
-        (returned yuan / bought yuan), channels (distinct channels used; 0
-        when the data have no channel).
+        (returned yuan / bought yuan, over the lines with an amount),
+        channels (distinct channels used; 0 when the data have no channel).
     """
     as_of = as_date(as_of, "as_of")
-    cols = {d[0] for d in con.execute(f'SELECT * FROM "{table}" LIMIT 0').description}
-    sql = _BEHAVIOUR.format(days=_days_sql(con, table, as_of), table=table,
-                            channels="count(DISTINCT channel)" if "channel" in cols else "0")
-    return con.execute(sql, {"as_of": as_of, "recent_days": int(recent_days)}).df()
+    q = engine.member_facts(as_of, recent_days=recent_days, table=table, columns=table_columns(con, table))
+    return q.execute(con, f"SELECT member_id, {behaviour_sql()} FROM member_facts ORDER BY member_id").df()
 
 
 def new_btyd(model: str = "bgnbd"):
@@ -250,12 +271,13 @@ def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = 
     model, period
         The BTYD model (a key of :data:`crmkit.clv.MODELS`) and its time unit.
     summary, fitted
-        The :func:`crmkit.rfm.rfm_summary` (or :func:`crmkit.rfm.calibration_holdout`)
-        as of ``as_of`` and a model fitted on it, when the caller has them
-        already; computed otherwise.
+        The :func:`crmkit.rfm.rfm_summary` (or :func:`crmkit.rfm.calibration_holdout`,
+        or :func:`calibration_features`) as of ``as_of`` and a model fitted on
+        it, when the caller has them already; computed otherwise.
     behaviour
         Add the columns of :func:`behaviour_features` (one more pass over the
-        transactions; only the classifier needs them).
+        transactions, unless ``summary`` holds them already, as
+        :func:`calibration_features` does; only the classifier needs them).
     table
         The transactions table or view to read.
 
@@ -278,7 +300,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = 
         expected_window=np.asarray(fitted.expected_purchases(t_window, f, r, T), dtype=float),
         p_no_purchase=1 - np.asarray(fitted.prob_purchase_within(t_window, f, r, T), dtype=float),
     )
-    if not behaviour:
+    if not behaviour or set(BEHAVIOUR_SQL) <= set(out.columns):
         return out
     return out.merge(behaviour_features(con, as_of, recent_days=recent_days, table=table),
                      on="member_id", how="left")
@@ -479,11 +501,13 @@ def choose_score(churned, candidates: dict, alpha: float = 0.05) -> tuple[str, d
     DeLong interval (``1 − alpha``). A candidate is chosen over the baseline
     only when its gain's interval lies above zero, and then the highest AUC wins.
     """
-    y = np.asarray(churned, dtype=bool)
-    base = candidates[BASELINE]
-    auc = {k: auc_interval(y, s, alpha) for k, s in candidates.items()}
-    gain = {k: auc_difference(y, s, base, alpha) if k != BASELINE else (0.0, 0.0, 0.0)
-            for k, s in candidates.items()}
+    names = list(candidates)  # one DeLong pass over every candidate: each is ranked once
+    aucs, cov = _delong(np.asarray(churned, dtype=bool),
+                        np.vstack([np.asarray(candidates[k], dtype=float) for k in names]))
+    base = names.index(BASELINE)
+    auc = {k: _interval(aucs, cov, i, alpha) for i, k in enumerate(names)}
+    gain = {k: _difference(aucs, cov, i, base, alpha) if k != BASELINE else (0.0, 0.0, 0.0)
+            for i, k in enumerate(names)}
     chosen = BASELINE
     for k in candidates:
         if k != BASELINE and gain[k][1] > 0 and auc[k][0] > auc[chosen][0]:
@@ -595,7 +619,8 @@ class ChurnRisk:
 
     def _backtest(self, con, cut: dt.date, as_of: dt.date, early: dt.date, table: str) -> None:
         """Score the candidates as of ``cut``, judge them on ``cut`` → ``as_of``, keep the winner."""
-        past = calibration_holdout(con, cut, as_of, period=self.period, table=table)
+        past = calibration_features(con, cut, as_of, period=self.period, recent_days=self.recent_days,
+                                    table=table)
         y = past["frequency_holdout"].eq(0).to_numpy()
         self.n_train_, self.n_churned_ = len(past), int(y.sum())
         if not _both_classes(y, MIN_PER_CLASS):
@@ -605,7 +630,8 @@ class ChurnRisk:
         need = MIN_PER_CLASS * len(FEATURES)
         older, old = None, None
         if _both_classes(y, need):
-            older = calibration_holdout(con, early, cut, period=self.period, table=table)
+            older = calibration_features(con, early, cut, period=self.period, recent_days=self.recent_days,
+                                         table=table)
             if _both_classes(older["frequency_holdout"].eq(0).to_numpy(), need):
                 try:
                     old = self.features(con, early, summary=older, table=table)
@@ -771,21 +797,30 @@ def _delong(churned: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
     return auc, cov
 
 
+def _interval(auc: np.ndarray, cov: np.ndarray, i: int, alpha: float) -> tuple[float, float, float]:
+    """AUC ``i`` of a :func:`_delong` result with its normal interval."""
+    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(cov[i, i])
+    return float(auc[i]), float(max(auc[i] - half, 0.0)), float(min(auc[i] + half, 1.0))
+
+
+def _difference(auc: np.ndarray, cov: np.ndarray, i: int, j: int, alpha: float) -> tuple[float, float, float]:
+    """AUC ``i`` minus AUC ``j`` of a :func:`_delong` result with the paired interval."""
+    diff = float(auc[i] - auc[j])
+    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(max(cov[i, i] + cov[j, j] - 2 * cov[i, j], 0.0))
+    return diff, diff - half, diff + half
+
+
 def auc_interval(churned, risk, alpha: float = 0.05) -> tuple[float, float, float]:
     """ROC AUC of ``risk`` for ``churned``, with its DeLong normal interval."""
-    y = np.asarray(churned, dtype=bool)
-    auc, cov = _delong(y, np.asarray(risk, dtype=float)[None, :])
-    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(cov[0, 0])
-    return float(auc[0]), float(max(auc[0] - half, 0.0)), float(min(auc[0] + half, 1.0))
+    auc, cov = _delong(np.asarray(churned, dtype=bool), np.asarray(risk, dtype=float)[None, :])
+    return _interval(auc, cov, 0, alpha)
 
 
 def auc_difference(churned, risk, baseline, alpha: float = 0.05) -> tuple[float, float, float]:
     """AUC of ``risk`` minus AUC of ``baseline`` on the same members, with DeLong's paired interval."""
     y = np.asarray(churned, dtype=bool)
     auc, cov = _delong(y, np.vstack([np.asarray(risk, dtype=float), np.asarray(baseline, dtype=float)]))
-    diff = float(auc[0] - auc[1])
-    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0))
-    return diff, diff - half, diff + half
+    return _difference(auc, cov, 0, 1, alpha)
 
 
 def _ranks(risk: np.ndarray) -> np.ndarray:
@@ -876,7 +911,7 @@ def backtest(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *
     window = (obs_end - cal_end).days
     if window <= 0:
         raise ModelError(f"observation_end {obs_end} must come after calibration_end {cal_end}.")
-    past = calibration_holdout(con, cal_end, obs_end, period=period)
+    past = calibration_features(con, cal_end, obs_end, period=period, recent_days=recent_days)
     feats = churn_features(con, cal_end, window_days=window, model=model, period=period,
                            recent_days=recent_days, summary=past)
     y = past["frequency_holdout"].eq(0).to_numpy()
@@ -897,6 +932,7 @@ def backtest(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *
 
 def plot_calibration(result: ChurnBacktest, lang: str = "zh"):
     """Reliability diagram: observed churn (with 95% intervals) against predicted, by decile of risk."""
+    from . import viz  # matplotlib: only where a chart is drawn
     cal = result.calibration
     fig, ax = viz.new_figure(figsize=(6, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color=viz.PALETTE[5], label=t("churn.perfect", lang))

@@ -31,9 +31,8 @@ from dataclasses import dataclass, fields
 
 import duckdb
 import pandas as pd
-from matplotlib.ticker import StrMethodFormatter
 
-from . import engine, viz
+from . import engine
 from .engine import Query, as_date  # noqa: F401  (re-exported: analyses import them from here)
 from .engine.query import SNAPSHOTS
 from .errors import CrmkitError
@@ -198,28 +197,36 @@ class Windows:
         return {f"lc_{f.name}": getattr(self, f.name) for f in fields(self)}
 
 
+def stage_sql(first_purchase: str, last_purchase: str, first_recent: str, last_before: str) -> str:
+    """SQL of the lifecycle stage (see :func:`stages`) from a member's first and last purchase day and
+    the win-back dates: the first purchase day in the last ``new_days`` and the last one in the
+    ``active_days`` before them. Windows are bound by :meth:`Windows.params`."""
+    recency = f"date_diff('day', {last_purchase}, CAST($as_of AS DATE))"
+    return f"""CASE
+      WHEN {last_purchase} IS NULL THEN 'prospect'
+      WHEN {recency} >= $lc_churn_days THEN 'churned'
+      WHEN {recency} >= $lc_active_days THEN 'dormant'
+      WHEN date_diff('day', {first_purchase}, CAST($as_of AS DATE)) < $lc_new_days THEN 'new'
+      WHEN {first_recent} - coalesce({last_before}, {first_recent} - $lc_active_days) >= $lc_active_days
+        THEN 'won_back'
+      ELSE 'active'
+    END"""
+
+
 _STAGE_CTES = {
     # No gap within the last new_days days can reach active_days (new_days <= active_days), so
     # a member is back from a lapse only through their first purchase of that period, when
     # there was no purchase in the active_days before it: only that stretch needs reading.
     "winbacks": """
   SELECT member_id,
-         min(day) FILTER (WHERE day > CAST($as_of AS DATE) - $lc_new_days) AS first_recent,
-         max(day) FILTER (WHERE day <= CAST($as_of AS DATE) - $lc_new_days) AS last_before
+         min(CASE WHEN day > CAST($as_of AS DATE) - $lc_new_days THEN day END) AS first_recent,
+         max(CASE WHEN day <= CAST($as_of AS DATE) - $lc_new_days THEN day END) AS last_before
   FROM purchase_days
   WHERE day > CAST($as_of AS DATE) - $lc_new_days - $lc_active_days
   GROUP BY member_id""",
-    "stages": """
+    "stages": f"""
   SELECT u.*, date_diff('day', u.last_purchase, CAST($as_of AS DATE)) AS recency_days,
-    CASE
-      WHEN u.last_purchase IS NULL THEN 'prospect'
-      WHEN date_diff('day', u.last_purchase, CAST($as_of AS DATE)) >= $lc_churn_days THEN 'churned'
-      WHEN date_diff('day', u.last_purchase, CAST($as_of AS DATE)) >= $lc_active_days THEN 'dormant'
-      WHEN date_diff('day', u.first_purchase, CAST($as_of AS DATE)) < $lc_new_days THEN 'new'
-      WHEN w.first_recent - coalesce(w.last_before, w.first_recent - $lc_active_days) >= $lc_active_days
-        THEN 'won_back'
-      ELSE 'active'
-    END AS lifecycle_stage
+    {stage_sql("u.first_purchase", "u.last_purchase", "w.first_recent", "w.last_before")} AS lifecycle_stage
   FROM universe u LEFT JOIN winbacks w USING (member_id)""",
 }
 
@@ -416,6 +423,9 @@ def monthly_metrics(con: duckdb.DuckDBPyConnection, as_of, *, months: int = 12, 
 
 def plot_stages(summary: pd.DataFrame, lang: str = "zh"):
     """Bar chart of :func:`stage_summary` (without ``by``): members per stage."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    from . import viz  # matplotlib: only where a chart is drawn
     fig, ax = viz.new_figure()
     labels = [stage_label(s, lang) for s in summary["lifecycle_stage"]]
     bars = ax.bar(labels, summary["members"], color=viz.PALETTE[0])
@@ -429,6 +439,7 @@ def plot_stages(summary: pd.DataFrame, lang: str = "zh"):
 
 def plot_funnel(steps: pd.DataFrame, lang: str = "zh"):
     """Horizontal funnel of :func:`funnel`, each bar labelled with its count and conversion."""
+    from . import viz  # matplotlib: only where a chart is drawn
     fig, ax = viz.new_figure()
     labels = [t(f"funnel.{s}", lang) for s in steps["step"]][::-1]
     widths = steps["members"].to_numpy()[::-1]
@@ -448,6 +459,7 @@ MONTHLY_RATES = ("first_purchase_rate", "next_month_repurchase_rate", "retention
 
 def plot_monthly(metrics: pd.DataFrame, lang: str = "zh"):
     """Lines of the monthly rates of :func:`monthly_metrics` (without ``by``), in per cent."""
+    from . import viz  # matplotlib: only where a chart is drawn
     fig, ax = viz.new_figure()
     for rate in MONTHLY_RATES:
         ax.plot(metrics["month"], metrics[rate], marker="o", label=t(f"monthly.{rate}", lang))

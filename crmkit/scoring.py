@@ -11,32 +11,46 @@ It composes the other modules, each on the same as-of date:
 - :mod:`crmkit.segments`, :mod:`crmkit.lifecycle`, :mod:`crmkit.tiers`: RFM
   scores and segment, lifecycle stage, membership tier.
 
+Everything per member that is not a model output (the RFM summary, R/F/M
+scores and segment, stage, tier and the churn behaviour features) comes from
+one engine query, :func:`member_rows`, over the engine's ``member_facts``
+(:mod:`crmkit.engine.members`), with each module's own SQL rule
+(:func:`crmkit.segments.segment_sql`, :func:`crmkit.lifecycle.stage_sql`,
+:meth:`crmkit.tiers.TierRules.rank_sql`, :data:`crmkit.churn.BEHAVIOUR_SQL`),
+so the values are those of :func:`crmkit.segments.rfm_scores`,
+:func:`crmkit.lifecycle.stages` and :func:`crmkit.tiers.assign_tiers`. Model
+outputs are numpy arrays aligned by position with its rows (sorted by member_id).
+
 The columns are those of :data:`crmkit.schema.MEMBER_SCORES`. Members who
 registered but never bought have no row: there is nothing to model yet.
 """
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import viz
-from .churn import (BANDS, DEFAULT_BAND_SHARES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, ChurnRisk,
-                    band_labels, band_ranges, band_thresholds, behaviour_features, new_btyd, risk_bands)
+from . import engine
+from .churn import (BANDS, BEHAVIOUR_SQL, DEFAULT_BAND_SHARES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW_DAYS, RECENT_DAYS,
+                    ChurnRisk, band_labels, band_ranges, band_thresholds, behaviour_sql, new_btyd, risk_bands)
 from .clv import GammaGamma, fit_value_models
 from .clv.value import interval_note, value_and_total
+from .currency import fmt_money
 from .errors import CrmkitError
 from .i18n import register, t
-from .lifecycle import stages
+from .engine import Query
+from .lifecycle import Windows, stage_sql
 from .progress import Progress
-from .rfm import as_date, rfm_summary
+from .rfm import as_date, period_days
 from .schema import MEMBER_SCORES
-from .segments import rfm_scores
+from .segments import score_sql, segment_params, segment_sql
 from .store import transaction
-from .tiers import assign_tiers
+from .tiers import TierRules
 
 #: CLV horizon, in days.
 DEFAULT_HORIZON_DAYS = 365
@@ -60,6 +74,11 @@ register({
     "score.bands_relative": ("（按排名切分：风险最高的 {top}、其后 {middle}、其余）",
                              " (cut by rank: the riskiest {top}, the next {middle}, the rest)"),
 })
+
+
+def _pct(x: float, decimals: int = 1) -> str:
+    """A share in per cent as :func:`crmkit.viz.fmt_pct` writes it (here without importing matplotlib)."""
+    return "–" if x is None or x != x else f"{x * 100:.{decimals}f}%"
 
 
 @dataclass(frozen=True)
@@ -100,8 +119,8 @@ class Scores:
 
     def value_note(self, lang: str = "zh") -> str:
         """Two sentences: what the CLV figures are (margin, not sales, discounted) and what their interval covers."""
-        return (t("score.value_basis", lang).format(margin=viz.fmt_pct(self.margin, 0),
-                                                    rate=viz.fmt_pct(self.discount_rate, 0))
+        return (t("score.value_basis", lang).format(margin=_pct(self.margin, 0),
+                                                    rate=_pct(self.discount_rate, 0))
                 + ("" if lang == "zh" else " ") + interval_note(lang, self.interval))
 
     def band_note(self, lang: str = "zh") -> str:
@@ -109,7 +128,7 @@ class Scores:
         note = (t("score.churn_window", lang).format(days=self.churn.window_days) + "; "
                 + t("score.bands", lang).format(**band_ranges(self.thresholds)))
         if self.relative_bands:
-            top, middle = (viz.fmt_pct(v, 0) for v in DEFAULT_BAND_SHARES)
+            top, middle = (_pct(v, 0) for v in DEFAULT_BAND_SHARES)
             note += t("score.bands_relative", lang).format(top=top, middle=middle)
         return note
 
@@ -118,14 +137,68 @@ class Scores:
         churn = self.churn
         lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}", churn.method_note(lang)]
         lines.append(self.band_note(lang))
-        lines += [f"  {row.label}: {row.members:,} ({viz.fmt_pct(row.share)})"
+        lines += [f"  {row.label}: {row.members:,} ({_pct(row.share)})"
                   for row in self.band_counts(lang).itertuples()]
         tot = self.total_clv
         lines.append(f"{t('score.total_clv', lang)} ({t('score.horizon', lang)} {self.horizon_days} "
-                     f"{t('score.days', lang)}): {viz.fmt_money(tot['clv'])}, {self.interval:.0%} "
-                     f"{t('score.interval', lang)} {viz.fmt_money(tot['clv_low'])}–{viz.fmt_money(tot['clv_high'])}")
+                     f"{t('score.days', lang)}): {fmt_money(tot['clv'])}, {self.interval:.0%} "
+                     f"{t('score.interval', lang)} {fmt_money(tot['clv_low'])}–{fmt_money(tot['clv_high'])}")
         lines.append("  " + interval_note(lang, self.interval))
         return "\n".join(lines)
+
+
+_ROWS_RANKED = """
+  SELECT *, count(*) OVER () AS n_buyers,
+         rank() OVER (ORDER BY last_purchase) AS rank_r,
+         rank() OVER (ORDER BY purchase_days) AS rank_f,
+         rank() OVER (ORDER BY net_spend) AS rank_m,
+         coalesce(round(window_spend, 2), 0) AS annual_spend
+  FROM member_facts"""
+
+
+def member_rows_query(as_of, *, period: str = "W", recent_days: int = RECENT_DAYS,
+                      windows: Windows | None = None, rules: TierRules | None = None) -> tuple[Query, str]:
+    """The query of :func:`member_rows` and its final select (portable SQL, every value bound)."""
+    w, r = Windows.of(windows), TierRules.load(rules)
+    q = engine.member_facts(as_of, window_days=r.window_days, recent_days=recent_days, new_days=w.new_days,
+                            active_days=w.active_days)
+    q += Query({"member_ranked": _ROWS_RANKED, "member_scored": f"""
+  SELECT *, {score_sql("rank_r", "n_buyers")} AS rfm_r, {score_sql("rank_f", "n_buyers")} AS rfm_f,
+         {score_sql("rank_m", "n_buyers")} AS rfm_m, {r.rank_sql("annual_spend")} AS tier_rank
+  FROM member_ranked"""}, {"scale": period_days(period), **segment_params(), **w.params(), **r.params()})
+    select = f"""
+SELECT member_id, {engine.summary_sql()},
+       rfm_r, rfm_f, rfm_m, {segment_sql("rfm_r", "rfm_f", "rfm_m")} AS rfm_segment,
+       {stage_sql("first_purchase", "last_purchase", "first_recent", "last_before")} AS lifecycle_stage,
+       {r.name_sql("tier_rank")} AS tier,
+       {behaviour_sql()}
+FROM member_scored ORDER BY member_id"""
+    return q, select
+
+
+def member_rows(con: duckdb.DuckDBPyConnection, as_of, *, period: str = "W", recent_days: int = RECENT_DAYS,
+                windows: Windows | None = None, rules: TierRules | None = None) -> pa.Table:
+    """Everything per member that is not a model output, in one engine query, sorted by member_id.
+
+    One row per member with a purchase day up to ``as_of``: member_id,
+    frequency, recency, T, monetary (:func:`crmkit.rfm.rfm_summary`),
+    rfm_r, rfm_f, rfm_m, rfm_segment (:func:`crmkit.segments.rfm_scores`),
+    lifecycle_stage (:func:`crmkit.lifecycle.stages` with ``windows``), tier
+    (:func:`crmkit.tiers.assign_tiers` with ``rules``) and the columns of
+    :func:`crmkit.churn.behaviour_features` (``recent_days``).
+    """
+    q, select = member_rows_query(as_of, period=period, recent_days=recent_days, windows=windows, rules=rules)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
+        return q.execute(con, select).to_arrow_table()
+
+
+def _column(rows: pa.Table, name: str):
+    """A column of :func:`member_rows` for the score table: numbers as numpy, text as pandas strings."""
+    col = rows.column(name)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col.to_pandas()
+    return col.to_numpy()
 
 
 def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd", period: str = "W",
@@ -150,10 +223,12 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
     """
     as_of = as_date(as_of, "as_of")
     progress = progress or Progress("score", enabled=False)
-    progress.step(f"RFM summary as of {as_of}")
-    summary = rfm_summary(con, as_of, period=period)
-    if summary.empty:
+    churn = ChurnRisk(window_days=churn_days, model=model, period=period)
+    progress.step(f"RFM summary, segments, lifecycle stages, tiers and churn features as of {as_of}")
+    rows = member_rows(con, as_of, period=period, recent_days=churn.recent_days)
+    if rows.num_rows == 0:
         raise CrmkitError(f"no member has a purchase up to {as_of}; nothing to score.")
+    summary = pd.DataFrame({c: _column(rows, c) for c in ("member_id", "frequency", "recency", "T", "monetary")})
     progress.step(f"fitting {model} and Gamma-Gamma on {len(summary):,} members")
     fitted, spend = fit_value_models(new_btyd(model), summary)
     rfm = [summary[c] for c in ("frequency", "recency", "T", "monetary")]
@@ -161,27 +236,22 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
                       period=period, interval=interval)
     value, total = value_and_total(fitted, spend, *rfm, **value_args)
     progress.step(f"choosing churn risk by a backtest on the {churn_days} days before {as_of}")
-    churn = ChurnRisk(window_days=churn_days, model=model, period=period)
     feats = churn.features(con, as_of, summary=summary, fitted=fitted, behaviour=False)
     churn.fit(con, as_of, features=feats)
-    if churn.needs_behaviour:
-        feats = feats.merge(behaviour_features(con, as_of, recent_days=churn.recent_days), on="member_id",
-                            how="left")
+    if churn.needs_behaviour:  # the rows are the summary's, in its order
+        feats = feats.assign(**{c: rows.column(c).to_pandas() for c in BEHAVIOUR_SQL})
     risk = churn.predict(feats)
     cuts = band_thresholds(risk) if thresholds is None else tuple(thresholds)
-    progress.step(f"churn risk by {churn.method_}; RFM segments, lifecycle stages and tiers")
-    table = summary[["member_id", "frequency", "recency", "T", "monetary"]].assign(
-        as_of=pd.array([as_of] * len(summary), dtype=pd.ArrowDtype(pa.date32())),
+    progress.step(f"churn risk by {churn.method_}")
+    table = summary.assign(
+        as_of=pd.arrays.ArrowExtensionArray(pa.array(np.full(len(summary), np.datetime64(as_of, "D")),
+                                                     type=pa.date32())),
         p_alive=feats["p_alive"].to_numpy(),
         **{c: value[c].to_numpy() for c in ("expected_purchases", "expected_spend", "clv", "clv_low", "clv_high")},
         churn_risk=risk,
         churn_band=risk_bands(risk, cuts).to_numpy(),
-    )
-    for extra in (rfm_scores(con, as_of)[["member_id", "rfm_r", "rfm_f", "rfm_m", "rfm_segment"]],
-                  stages(con, as_of)[["member_id", "lifecycle_stage"]],
-                  assign_tiers(con, as_of)[["member_id", "tier"]]):
-        table = table.merge(extra, on="member_id", how="left")
-    table = table[MEMBER_SCORES.names].sort_values("member_id", ignore_index=True)
+        **{c: _column(rows, c) for c in ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "lifecycle_stage", "tier")},
+    )[MEMBER_SCORES.names]
     return Scores(as_of, table, total, fitted, spend, churn, horizon_days, interval, cuts, thresholds is None,
                   margin, discount_rate)
 

@@ -37,7 +37,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import viz
 from .i18n import register, t
 from .lifecycle import Query, activity
 
@@ -79,6 +78,24 @@ def segment_label(segment: str, lang: str = "zh") -> str:
     return t(f"rfm.{segment}", lang)
 
 
+def score_sql(rank: str, buyers: str) -> str:
+    """SQL of a quintile score 1–5 from a ``rank()`` among ``buyers`` (see the module docstring)."""
+    return f"CAST(1 + 5 * ({rank} - 1) // {buyers} AS INTEGER)"
+
+
+def segment_sql(r: str, f: str, m: str) -> str:
+    """SQL of the segment (:data:`SEGMENT_GRID`) of scores ``r``, ``f``, ``m``.
+
+    The names are bound by :func:`segment_params`."""
+    cells = " ".join(f"WHEN {i} THEN $rfm_grid_{i}" for i in range(1, 26))
+    return f"CASE (5 - {r}) * 5 + ({f} + {m} + 1) // 2 {cells} END"
+
+
+def segment_params() -> dict[str, str]:
+    """The segment names of :data:`SEGMENT_GRID`, cell by cell, as :func:`segment_sql` binds them."""
+    return {f"rfm_grid_{i}": seg for i, seg in enumerate((s for row in SEGMENT_GRID for s in row), 1)}
+
+
 _RFM = {
     "rfm_base": """
   SELECT member_id, last_purchase, purchase_days AS frequency, net_spend AS monetary,
@@ -88,22 +105,21 @@ _RFM = {
          rank() OVER (ORDER BY purchase_days) AS rank_f,
          rank() OVER (ORDER BY net_spend) AS rank_m
   FROM universe WHERE purchase_days > 0""",
-    "rfm": """
+    "rfm": f"""
   SELECT member_id, last_purchase, frequency, monetary, recency_days,
-         CAST(1 + 5 * (rank_r - 1) // n_buyers AS INTEGER) AS rfm_r,
-         CAST(1 + 5 * (rank_f - 1) // n_buyers AS INTEGER) AS rfm_f,
-         CAST(1 + 5 * (rank_m - 1) // n_buyers AS INTEGER) AS rfm_m
+         {score_sql("rank_r", "n_buyers")} AS rfm_r,
+         {score_sql("rank_f", "n_buyers")} AS rfm_f,
+         {score_sql("rank_m", "n_buyers")} AS rfm_m
   FROM rfm_base""",
-    "rfm_segments": """
-  SELECT *, list_extract($rfm_grid, (5 - rfm_r) * 5 + (rfm_f + rfm_m + 1) // 2) AS rfm_segment
+    "rfm_segments": f"""
+  SELECT *, {segment_sql("rfm_r", "rfm_f", "rfm_m")} AS rfm_segment
   FROM rfm""",
 }
 
 
 def rfm_query(as_of) -> Query:
     """:func:`crmkit.lifecycle.activity` plus ``rfm_segments`` (one row per buyer)."""
-    grid = [seg for row in SEGMENT_GRID for seg in row]
-    return activity(as_of) + Query(_RFM, {"rfm_grid": grid})
+    return activity(as_of) + Query(_RFM, segment_params())
 
 
 def rfm_scores(con: duckdb.DuckDBPyConnection, as_of) -> pd.DataFrame:
@@ -172,6 +188,7 @@ def segment_migration(con: duckdb.DuckDBPyConnection, date_from, date_to) -> pd.
 
 def plot_segments(summary: pd.DataFrame, lang: str = "zh"):
     """Side-by-side bars of each segment's share of members and of net revenue (:func:`segment_summary`)."""
+    from . import viz  # matplotlib: only where a chart is drawn
     fig, ax = viz.new_figure(figsize=(9, 4.8))
     x = np.arange(len(summary))
     ax.bar(x - 0.2, summary["member_share"], width=0.4, label=t("rfm.member_share", lang))

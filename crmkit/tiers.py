@@ -98,11 +98,29 @@ class TierRules:
         register({f"tier.{n}": (zh, n) for n, zh in zip(out.names, out.labels_zh)})
         return out
 
+    def rank_sql(self, spend: str) -> str:
+        """SQL of the tier rank (0 = base tier) of an annual ``spend``; thresholds bound by :meth:`params`."""
+        # the CASE shape depends only on the number of tiers; thresholds are bound
+        case = " ".join(f"WHEN {spend} >= $tier_min_{i} THEN {i}" for i in range(len(self.names) - 1, 0, -1))
+        return f"CAST(CASE {case} ELSE 0 END AS INTEGER)" if case else "CAST(0 AS INTEGER)"
+
+    def name_sql(self, rank: str) -> str:
+        """SQL of the tier name of a tier ``rank``."""
+        return f"CASE {rank} {' '.join(f'WHEN {i} THEN $tier_name_{i}' for i in range(len(self.names)))} END"
+
+    def next_min_sql(self, rank: str) -> str:
+        """SQL of the min_spend of the tier above ``rank`` (NULL in the top tier)."""
+        cells = " ".join(f"WHEN {i - 1} THEN $tier_min_{i}" for i in range(1, len(self.names)))
+        return f"CASE {rank} {cells} END" if cells else "CAST(NULL AS DOUBLE)"
+
+    def params(self) -> dict:
+        """The names, thresholds and window the SQL of these rules binds."""
+        return {"tier_window_days": self.window_days,
+                **{f"tier_name_{i}": name for i, name in enumerate(self.names)},
+                **{f"tier_min_{i}": float(spend) for i, spend in enumerate(self.min_spend)}}
+
     def query(self, as_of) -> Query:
         """:func:`crmkit.lifecycle.activity` plus ``tiers`` (one row per member)."""
-        # the CASE shape depends only on the number of tiers; thresholds are bound
-        case = " ".join(f"WHEN annual_spend >= $tier_mins[{i + 1}] THEN {i}"
-                        for i in range(len(self.names) - 1, 0, -1))
         ctes = {
             "tier_spend": """
   SELECT member_id, round(sum(net), 2) AS annual_spend FROM days
@@ -111,13 +129,11 @@ class TierRules:
   SELECT u.member_id, coalesce(s.annual_spend, 0) AS annual_spend
   FROM universe u LEFT JOIN tier_spend s USING (member_id)""",
             "tiers": f"""
-  SELECT member_id, annual_spend, tier_rank, list_extract($tier_names, tier_rank + 1) AS tier,
-         list_extract($tier_mins, tier_rank + 2) - annual_spend AS spend_to_next_tier
-  FROM (SELECT *, CAST(CASE {case} ELSE 0 END AS INTEGER) AS tier_rank FROM tier_ranks)""",
+  SELECT member_id, annual_spend, tier_rank, {self.name_sql("tier_rank")} AS tier,
+         {self.next_min_sql("tier_rank")} - annual_spend AS spend_to_next_tier
+  FROM (SELECT *, {self.rank_sql("annual_spend")} AS tier_rank FROM tier_ranks)""",
         }
-        params = {"tier_names": list(self.names), "tier_mins": list(self.min_spend),
-                  "tier_window_days": self.window_days}
-        return activity(as_of) + Query(ctes, params)
+        return activity(as_of) + Query(ctes, self.params())
 
 
 register({

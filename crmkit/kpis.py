@@ -9,14 +9,21 @@ Two attributions, each stated where it is used:
 
 Regions come from ``stores.region``. Online orders without a store appear
 under an empty store and region.
+
+A period is compared with its matched window (:func:`compare`,
+:class:`crmkit.engine.Period`): a period to date with the same days of the
+previous period or of last year, never with a whole period.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from . import viz
+from .engine import Comparison, Period
 from .errors import CrmkitError
 from .i18n import register, t
 from .lifecycle import Query, activity, as_date
@@ -137,6 +144,47 @@ def kpis(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
     if start_d > end_d:
         raise CrmkitError(f"the KPI period starts ({start_d}) after it ends ({end_d}).")
     return (activity(end_d) + Query(_KPI, {"start": start_d})).df(con, _KPI_SELECT)
+
+
+#: KPIs that are shares: their change is in percentage points; every other KPI's is relative.
+RATE_KPIS = ("member_growth", "active_rate", "refund_rate", "member_share_of_sales")
+
+
+def kpi_change(key: str, current, base) -> float:
+    """The change of KPI ``key`` from ``base`` to ``current``.
+
+    A share (:data:`RATE_KPIS`) changes by ``current - base`` (0.05 is +5
+    percentage points); any other KPI by ``current / base - 1`` (0.125 is
+    +12.5%). NaN when either is missing, or for a relative change from 0.
+    """
+    if pd.isna(current) or pd.isna(base):
+        return np.nan
+    if key in RATE_KPIS:
+        return float(current - base)
+    return np.nan if base == 0 else float(current / base - 1)
+
+
+def kpi_changes(current: pd.Series, base: pd.Series, keys) -> pd.DataFrame:
+    """One row per KPI in ``keys`` (index ``kpi``): ``current``, ``base`` and their
+    ``change`` (:func:`kpi_change`), from one unit's rows of two :func:`kpis` tables."""
+    rows = [(k, current.get(k), base.get(k), kpi_change(k, current.get(k), base.get(k))) for k in keys]
+    return pd.DataFrame(rows, columns=["kpi", "current", "base", "change"]).set_index("kpi")
+
+
+@dataclass(frozen=True)
+class KpiComparison:
+    """The KPI tables (:func:`kpis`) of a period and of the window it is compared with."""
+
+    comparison: Comparison
+    current: pd.DataFrame
+    base: pd.DataFrame
+
+
+def compare(con: duckdb.DuckDBPyConnection, period: Period, against: str | None = None) -> KpiComparison:
+    """KPIs of ``period`` (to date) and of its matched window, :meth:`Period.comparison`
+    (``against``: ``previous``, the default, or ``last_year``)."""
+    comparison = period.comparison(against)
+    return KpiComparison(comparison, kpis(con, *comparison.current), kpis(con, *comparison.base))
 
 
 # ------------------------------------------------------------------ CLV pyramid

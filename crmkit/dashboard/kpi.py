@@ -1,14 +1,16 @@
-"""KPI views: this period against the previous one, growth by month, region and store rankings."""
+"""KPI views: this period against its matched comparison window, growth by month, region and store rankings."""
 from __future__ import annotations
 
 import duckdb
 import pandas as pd
 
+from .. import kpis as kpi_tables
 from .. import lifecycle, viz
+from ..engine import Comparison
 from ..errors import CrmkitError
 from ..i18n import register, t
 from .header import unit_filter
-from .tables import COLUMNS, FORMATS, column_label
+from .tables import COLUMNS, FORMATS, column_label, show_note, show_table
 
 #: The headline KPIs, in the order shown.
 HEADLINE_KPIS = ("members_end", "new_members", "member_growth", "active_members", "active_rate",
@@ -20,6 +22,11 @@ register({
     "kpi.this_period": ("本期", "This period"),
     "kpi.previous_period": ("上期", "Previous period"),
     "kpi.change": ("变化", "Change"),
+    "kpi.range": ("{label}（{range}）", "{label} ({range})"),
+    "kpi.base.previous": ("上期同期", "Same days, previous period"),
+    "kpi.base.last_year": ("去年同期", "Same days last year"),
+    "kpi.base.previous_full": ("上期", "Previous period"),
+    "kpi.base.last_year_full": ("去年同期", "Same period last year"),
 })
 
 
@@ -36,25 +43,48 @@ def kpi_row(kpis: pd.DataFrame, *, region: str | None = None, store_id: str | No
     return rows.iloc[0]
 
 
-def kpi_comparison(current: pd.Series, previous: pd.Series, lang: str = "zh") -> pd.DataFrame:
+def kpi_comparison(current: pd.Series, previous: pd.Series, lang: str = "zh", *,
+                   comparison: Comparison | None = None) -> pd.DataFrame:
     """Headline KPIs of two periods side by side, formatted, with the change.
 
-    Change is relative (per cent) for counts and money, in percentage points for rates.
+    Change is relative (per cent) for counts and money, in percentage points for
+    rates (:func:`crmkit.kpis.kpi_change`). With a ``comparison`` the two value
+    columns name their date ranges ("本期（2026-03-01 – 03-15）").
     """
+    changes = kpi_tables.kpi_changes(current, previous, HEADLINE_KPIS)
     rows = []
-    for key in HEADLINE_KPIS:
-        kind = COLUMNS[key].kind
-        fmt = FORMATS[kind]
-        cur, prev = current.get(key), previous.get(key)
-        if pd.isna(cur) or pd.isna(prev):
-            change = "–"
-        elif kind == "pct":
-            change = f"{(cur - prev) * 100:+.1f} pp"
+    for key, (cur, prev, change) in changes.iterrows():
+        fmt = FORMATS[COLUMNS[key].kind]
+        if pd.isna(change):
+            shown = "–"
+        elif key in kpi_tables.RATE_KPIS:
+            shown = f"{change * 100:+.1f} pp"
         else:
-            change = "–" if prev == 0 else f"{(cur / prev - 1) * 100:+.1f}%"
-        rows.append((column_label(key, lang), fmt(cur), fmt(prev), change))
-    return pd.DataFrame(rows, columns=[t("kpi.metric", lang), t("kpi.this_period", lang),
-                                       t("kpi.previous_period", lang), t("kpi.change", lang)], dtype=object)
+            shown = f"{change * 100:+.1f}%"
+        rows.append((column_label(key, lang), fmt(cur), fmt(prev), shown))
+    this, base = t("kpi.this_period", lang), t("kpi.previous_period", lang)
+    if comparison is not None:
+        full = "_full" if comparison.period.full else ""
+        this = t("kpi.range", lang).format(label=this, range=comparison.current.words())
+        base = t("kpi.range", lang).format(label=t(f"kpi.base.{comparison.against}{full}", lang),
+                                           range=comparison.base.words())
+    return pd.DataFrame(rows, columns=[t("kpi.metric", lang), this, base, t("kpi.change", lang)], dtype=object)
+
+
+def show_kpi_comparison(compared: kpi_tables.KpiComparison, lang: str = "zh", *, region: str | None = None,
+                        store_id: str | None = None) -> None:
+    """Both date ranges in words, then the headline KPIs of one unit (:func:`kpi_row`) compared.
+
+    A unit without members or sales in the comparison window (a store opened
+    since) shows "–" there.
+    """
+    current = kpi_row(compared.current, region=region, store_id=store_id)
+    try:
+        base = kpi_row(compared.base, region=region, store_id=store_id)
+    except CrmkitError:
+        base = pd.Series(dtype=object)
+    show_note(compared.comparison.note(lang))
+    show_table(kpi_comparison(current, base, lang, comparison=compared.comparison), lang)
 
 
 def ranking(kpis: pd.DataFrame, level: str = "store", *, by: str = "net_sales", top: int = 10,

@@ -12,9 +12,11 @@ Groups are ``{"all": [...]}``, ``{"any": [...]}`` and ``{"not": rule}``. A
 condition names a field from :data:`FIELDS`, an operator that field allows,
 and a value of the field's type and range. A condition on a value a member
 does not have (a prospect's RFM segment, a CLV before ``crmkit score`` ran) is
-false. Nothing a user types is evaluated: field and operator names select SQL
-from fixed tables, and every value is bound as a query parameter. An invalid
-rule raises :class:`AudienceRuleError` before anything runs.
+false. A rule on scores reads the store's score snapshot of its as_of
+(:func:`use_score_snapshot`), scoring only when there is none. Nothing a
+user types is evaluated: field and operator names select SQL from fixed
+tables, and every value is bound as a query parameter. An invalid rule
+raises :class:`AudienceRuleError` before anything runs.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import pandas as pd
 import yaml
 
 from . import privacy
-from .engine import HALF_CENT
+from .engine import HALF_CENT, as_date
 from .errors import CrmkitError
 from .kpis import PYRAMID_LAYERS, clv_layers, require_scores
 from .lifecycle import STAGES, Query, Windows, stages_query
@@ -336,9 +338,45 @@ def attributes_query(as_of, *, tiers=None, windows: Windows | Mapping | None = N
   LEFT JOIN clv_layers cl USING (member_id)"""})
 
 
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT readonly FROM duckdb_databases() "
+                            "WHERE database_name = current_database()").fetchall()[0][0])
+
+
+def use_score_snapshot(con: duckdb.DuckDBPyConnection, as_of) -> None:
+    """Make the scores a rule tests those of ``as_of``'s score snapshot, scoring only when none matches.
+
+    - The newest run of ``as_of`` whose data fingerprint is the store's
+      (:func:`crmkit.engine.snapshots.latest_run`, any settings: an analyst's
+      ``crmkit score`` choices stand) is read as it is.
+    - When the date has no run, or its run is of older data, members are
+      scored now with the default settings: recorded as a run on a writable
+      store, else seen by the query only (a temporary ``member_scores`` view).
+    - Scores of earlier dates without a run (from before snapshots) are read
+      as before, the latest on or before ``as_of``; with none, and nothing to
+      score, the error says to run ``crmkit score``.
+    """
+    from .dashboard.value import use_scores
+    from .engine.snapshots import latest_run, run_of_date, scores_for
+
+    if latest_run(con, as_of) is not None:
+        return
+    stale = run_of_date(con, as_of) is not None
+    if not stale and con.execute("SELECT count(*) FROM member_scores WHERE as_of <= $d",
+                                 {"d": as_date(as_of)}).fetchall()[0][0]:
+        return
+    try:
+        scores, run = scores_for(con, as_of, record=not _read_only(con))
+    except CrmkitError:
+        require_scores(con, as_of)  # scores of earlier dates, else its one sentence
+        return
+    if run is None:
+        use_scores(con, scores.table)
+
+
 def _run(con, audience: Audience, as_of, select: str, tiers, windows) -> pd.DataFrame:
     if audience.uses_scores:
-        require_scores(con, as_of)
+        use_score_snapshot(con, as_of)
     q = attributes_query(as_of, tiers=tiers, windows=windows) + Query(params=audience.params)
     return q.df(con, select.format(where=audience.where))
 

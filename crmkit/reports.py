@@ -38,6 +38,20 @@ again; neither mixes states. The kernels receive the snapshot's path as
 ``db``; the manifest records the store that was named. ``db`` and ``as_of``
 come only from ``--db`` and ``--as-of`` (``--param`` cannot set them), so the
 folder ``<as_of>/`` always holds a report of that date and store.
+
+Scores are computed at most once per run. The notebooks that show scores
+(:data:`SCORED_NOTEBOOKS`) read a score snapshot
+(:mod:`crmkit.engine.snapshots`): the newest run of the as_of whose settings
+(model, horizon, discount rate, margin) and data match. ``crmkit score``
+records one in the store, and the copy carries it. When the store has none,
+:func:`score_snapshot_copy` scores once into the copy, before any notebook
+runs, and every notebook of the run reads that. The store itself is never
+written by a report: it is not locked for the scoring, the scores an analyst
+recorded with other settings are never replaced, and the manifest's data
+fingerprint (taken before) is the store's. The cost is that the next report
+scores again unless ``crmkit score`` has been run; the report header and the
+manifest (``scores`` of each notebook) say which run was read, and whether it
+came from the store or was made for this report.
 """
 from __future__ import annotations
 
@@ -57,8 +71,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import jinja2
-import nbformat
 
 from . import __version__
 from .errors import CrmkitError
@@ -70,6 +82,8 @@ from .text import display_width, pad
 
 #: The report notebooks, in the order they run and are listed.
 NOTEBOOKS = ("member_overview", "clv_churn", "campaign_review", "monthly_report")
+#: The notebooks that show member scores, read from a score snapshot (see the module docstring).
+SCORED_NOTEBOOKS = ("clv_churn", "monthly_report")
 
 KERNEL = "python3"
 #: Keep the kernel's own chatter (its TCP transport warning, the interrupt at shutdown) off the console;
@@ -297,6 +311,93 @@ def plan_parameters(names: list[str], db: str, as_of: str, params: dict) -> dict
     return {name: {k: v for k, v in given.items() if k in d} for name, d in declared.items()}
 
 
+# ------------------------------------------------------------------ score snapshots
+
+def score_parameters(name: str, parameters: dict) -> dict | None:
+    """The scoring parameters notebook ``name`` reads scores with, or None for a notebook without scores.
+
+    Its parameters cell's defaults, overridden by the planned ``parameters``
+    (``--param``), normalised by :func:`crmkit.engine.snapshots.settings`.
+    """
+    import ast
+
+    from .engine.snapshots import PARAMETERS, settings
+
+    if name not in SCORED_NOTEBOOKS:
+        return None
+    docs = parameter_docs([name])
+    defaults = {k: ast.literal_eval(docs[k]["default"]) for k in PARAMETERS if k in docs}
+    return settings(**{**defaults, **{k: v for k, v in parameters.items() if k in PARAMETERS}})
+
+
+def score_snapshot_copy(snap: Path, as_of: str, wanted: list[dict], bar: Progress) -> dict[str, str]:
+    """Make sure the store copy ``snap`` holds a score run for ``wanted`` (scoring parameters, one per setting).
+
+    When the copy (that is, the store) has a run of ``as_of`` with none of
+    those parameters and its data, the first are scored once and recorded in
+    the copy, which is made writable for that and read-only again after.
+    Returns, per settings fingerprint, where its run came from: ``store`` or
+    ``report`` (recorded for this report). A date holds one run
+    (:mod:`crmkit.engine.snapshots`), so a notebook with other parameters
+    (never the case with the defaults, or with ``--param``, which every
+    notebook receives) scores for itself. Scoring that fails is left to the
+    notebooks, whose sections then step aside with the sentence.
+    """
+    from .engine.snapshots import latest_run, record_run, settings_fingerprint
+    from .scoring import score_members
+
+    origin = {}
+    con = connect(snap, read_only=True)
+    try:
+        for params in wanted:
+            if latest_run(con, as_of, params) is not None:
+                origin[settings_fingerprint(params)] = "store"
+    finally:
+        con.close()
+    if origin or not wanted:  # recording another setting would replace the store's run of the date
+        return origin
+    params = wanted[0]
+    for f in (snap, snap.with_name(snap.name + ".wal")):
+        if f.exists():
+            os.chmod(f, 0o644)
+    try:
+        bar.step(f"scoring members once for this report ({params['model']}; the store has no score snapshot "
+                 f"of {as_of} with these settings and data)")
+        con = connect(snap)
+        try:
+            run = record_run(con, score_members(con, as_of, **params), params)
+        finally:
+            con.close()
+        origin[run.settings_fingerprint] = "report"
+        bar.step(f"scored {run.members:,} members for every notebook (run {run.run_id}, in the report's "
+                 "copy of the store)")
+    except Exception as err:  # noqa: BLE001 - the notebooks score for themselves and say why they cannot
+        bar.step("scoring for this report failed, the notebooks will try: "
+                 + error_sentence(type(err).__name__, str(err)))
+    finally:
+        for f in (snap, snap.with_name(snap.name + ".wal")):
+            if f.exists():
+                os.chmod(f, 0o444)
+    return origin
+
+
+def notebook_scores(con: duckdb.DuckDBPyConnection, as_of: str, params: dict | None,
+                    origin: dict[str, str]) -> dict | None:
+    """The manifest's ``scores`` of a notebook: the run it reads and where it came from.
+
+    None for a notebook without scores; ``{"source": "notebook", ...}`` when
+    no run matches and the notebook scores for itself.
+    """
+    from .engine.snapshots import latest_run
+
+    if params is None:
+        return None
+    run = latest_run(con, as_of, params)
+    if run is None:
+        return {"source": "notebook", "run_id": None, "parameters": params}
+    return {"source": origin.get(run.settings_fingerprint, "store"), **run.to_dict()}
+
+
 # ------------------------------------------------------------------ data fingerprint
 
 def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
@@ -329,7 +430,8 @@ class NotebookRun:
     ``html`` and ``ipynb`` are file names in the report folder, None when not
     written. ``reason`` says in one sentence why a ``skipped`` notebook was not
     run. ``sections_skipped`` lists the sections that stepped aside, each
-    ``{"section": heading, "sentence": ...}``.
+    ``{"section": heading, "sentence": ...}``. ``scores`` is the score run a
+    notebook with scores read (:func:`notebook_scores`), None for the others.
     """
 
     name: str
@@ -341,11 +443,13 @@ class NotebookRun:
     ipynb: str | None
     reason: str | None = None
     sections_skipped: list | None = None
+    scores: dict | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "status": self.status, "error": self.error, "reason": self.reason,
                 "duration_s": self.duration_s, "html": self.html, "ipynb": self.ipynb,
-                "sections_skipped": list(self.sections_skipped or []), "parameters": self.parameters}
+                "sections_skipped": list(self.sections_skipped or []), "scores": self.scores,
+                "parameters": self.parameters}
 
 
 def _campaign_review_subject(con: duckdb.DuckDBPyConnection, parameters: dict) -> str | None:
@@ -394,6 +498,8 @@ def presentable(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     logs), and replaces each traceback by its one-sentence error in a
     highlighted box.
     """
+    import nbformat
+
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for cell in nb.cells:
@@ -448,6 +554,7 @@ def _cjk_font_face(text: str) -> str:
 
 def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
     """Self-contained HTML of an executed notebook: no code, no prompts, no network references."""
+    import jinja2
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
@@ -490,6 +597,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def run_notebook(name: str, parameters: dict, out_dir: Path) -> NotebookRun:
     """Execute notebook ``name`` into ``out_dir`` and write its HTML; never raises for notebook errors."""
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -543,7 +651,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
         which every money figure of the reports is), ``started_at``, ``duration_s``,
         ``status`` (``failed`` when a notebook failed; skipped ones do not count) and
         ``notebooks`` (name, status, error, reason, duration_s, html, ipynb,
-        sections_skipped, parameters).
+        sections_skipped, scores, parameters).
     """
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -570,7 +678,15 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
                 reasons = {name: skip_reason(con, name, plan[name]) for name in names}
             finally:
                 con.close()  # kernels open the snapshot themselves, read-only
-            manifest = _run_all(names, plan, reasons, staging, snap, progress=progress)
+            wanted = {name: score_parameters(name, plan[name]) for name in names if not reasons[name]}
+            distinct = {json.dumps(p, sort_keys=True): p for p in wanted.values() if p is not None}
+            origin = score_snapshot_copy(snap, as_of, list(distinct.values()), Progress("report", enabled=progress))
+            con = connect(snap, read_only=True)
+            try:
+                scores = {name: notebook_scores(con, as_of, params, origin) for name, params in wanted.items()}
+            finally:
+                con.close()
+            manifest = _run_all(names, plan, reasons, staging, snap, scores, progress=progress)
         manifest.update({
             "as_of": as_of,
             "parameters": {"db": str(db_path), "as_of": as_of, **params},
@@ -590,8 +706,10 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     return manifest
 
 
-def _run_all(names, plan, reasons, staging: Path, snap: Path, *, progress: bool) -> dict:
+def _run_all(names, plan, reasons, staging: Path, snap: Path, scores: dict, *, progress: bool) -> dict:
     """Run the notebooks ``names`` into ``staging``, each reading the snapshot ``snap``.
+
+    ``scores`` gives, per notebook that runs, the score run it reads (:func:`notebook_scores`).
 
     The manifest keeps each notebook's parameters as planned (``db`` the
     store the user named); the kernels receive ``db`` = the snapshot.
@@ -607,6 +725,7 @@ def _run_all(names, plan, reasons, staging: Path, snap: Path, *, progress: bool)
             injected = {**plan[name], "db": str(snap)} if "db" in plan[name] else plan[name]
             run = run_notebook(name, injected, staging)
             run.parameters = plan[name]
+            run.scores = scores.get(name)
             runs.append(run)
             bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
                      + (f": {run.error}" if run.error else ""))

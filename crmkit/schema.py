@@ -265,7 +265,31 @@ MEMBER_SCORES = Table(
         C("tier", "VARCHAR"),
     ),
     key=("member_id", "as_of"),
-    doc="Per-member scores written back by `crmkit score`.",
+    doc="Per-member scores written back by `crmkit score` (and by an audience on scores that found none, "
+        ":mod:`crmkit.engine.snapshots`); the rows of one as_of date are one run of ``score_runs``.",
+)
+
+SCORE_RUNS = Table(
+    "score_runs",
+    (
+        C("run_id", "BIGINT", True, doc="1, 2, ... in the order runs were recorded"),
+        C("created_at", "TIMESTAMP", True, doc="when the run was recorded, UTC"),
+        C("as_of", "DATE", True, doc="the score date; its member_scores rows are this run's"),
+        C("model", "VARCHAR", True, doc="transaction model: bgnbd | pareto | mbgnbd"),
+        C("parameters", "VARCHAR", True, doc="JSON: model, period, horizon_days, discount_rate, margin, "
+                                             "churn_days, interval, thresholds"),
+        C("settings_fingerprint", "VARCHAR", True, doc="sha256 of the parameters and of crmkit's code, tier "
+                                                       "rules included: what determines the scores besides data"),
+        C("data_fingerprint", "VARCHAR", True, doc="sha256 of the loaded files, the members and the "
+                                                   "transactions (count, span, sums): the data scored"),
+        C("crmkit_version", "VARCHAR", True),
+        C("members", "BIGINT", True, doc="member_scores rows of the run"),
+        C("result", "BLOB", doc="the fitted models, total CLV and churn check of the run (pickled "
+                                "crmkit.scoring.Scores without its table), so a report shows them without refitting"),
+    ),
+    key=("run_id",),
+    doc="One row per score snapshot: what was scored, when, with what and from what. "
+        "At most one run per as_of date (a new run of a date replaces the old one and its member_scores rows).",
 )
 
 TABLES: dict[str, Table] = {
@@ -284,6 +308,7 @@ TABLES: dict[str, Table] = {
         QUARANTINE,
         LOADS,
         MEMBER_SCORES,
+        SCORE_RUNS,
         SETTINGS,
     )
 }

@@ -24,7 +24,11 @@ def register(subparsers) -> None:
                     "campaigns) is skipped with its reason. Exits non-zero when any notebook fails; "
                     "the others still run. Every notebook reads one snapshot of the store, copied at the "
                     "start while no load can write, and the manifest's data fingerprint is that "
-                    "snapshot's; a load running at that moment makes the report stop with one sentence.",
+                    "snapshot's; a load running at that moment makes the report stop with one sentence. "
+                    "The value reports read the score snapshot (crmkit score) of the as-of whose model, "
+                    "horizon, discount rate, margin and data match; without one, members are scored once "
+                    "into the copy for all notebooks (the store is never written). Each report's header "
+                    "and the manifest say which score run was used.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="notebooks: " + ", ".join(NOTEBOOKS) + "\n"
                "parameters (--param K=V; the notebooks' parameters cells, with their defaults):\n"

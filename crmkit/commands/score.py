@@ -31,7 +31,9 @@ def register(subparsers) -> None:
         help=HELP,
         description="Score every member who has bought up to --as-of: BTYD model (BG/NBD by default) "
                     "and Gamma-Gamma for CLV with its 90% interval, churn risk and band, RFM scores, "
-                    "lifecycle stage and tier. A store gets the scores in member_scores (rows of the "
+                    "lifecycle stage and tier. A store gets the scores in member_scores and the run "
+                    "(as-of, model, parameters, data fingerprint) in score_runs, which reports and audiences "
+                    "of the same as-of, settings and data reuse instead of scoring again (rows and run of the "
                     "same as-of date are replaced). An as-of after the last purchase in the data is refused "
                     "(every member would look churned) unless --allow-future is given; one before the first "
                     "purchase, or data whose amounts are all zero, is refused.",
@@ -98,7 +100,8 @@ def _is_store(con: duckdb.DuckDBPyConnection) -> bool:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from ..scoring import score_members, write_scores
+    from ..engine.snapshots import record_run
+    from ..scoring import score_members
     from ..store import open_source
 
     _check(args)
@@ -115,9 +118,12 @@ def run(args: argparse.Namespace) -> int:
                                    churn_days=args.churn_days, progress=progress)
         except duckdb.DataError as err:  # a bad value in the file surfaces when the engine reads it
             raise InputError(f"cannot score it ({str(err).splitlines()[0]}).", path=args.source) from err
-        if store:
-            write_scores(con, result.table)
-            progress.step(f"{len(result.table):,} rows written to member_scores for {result.as_of}")
+        if store:  # a score snapshot: reports and audiences of this date and data reuse it
+            run = record_run(con, result, dict(model=args.model, horizon_days=args.horizon_days,
+                                               discount_rate=args.discount_rate, margin=args.margin,
+                                               churn_days=args.churn_days))
+            progress.step(f"{len(result.table):,} rows written to member_scores for {result.as_of} "
+                          f"(score run {run.run_id})")
     finally:
         con.close()
     if args.out:

@@ -10,17 +10,14 @@ import html
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from .. import __version__, currency, engine, viz
-from ..errors import CrmkitError
 from ..i18n import register, t
 from ..lifecycle import as_date
 from ..store import connect
 from .tables import column_label, show_html
 
-PERIODS = ("month", "quarter", "year")
-_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+PERIODS = engine.PERIODS
 
 register({
     "report.as_of": ("数据截至", "Data as of"),
@@ -31,11 +28,15 @@ register({
     "report.filter": ("筛选", "Filter"),
     "report.generated": ("生成于 {at}（crmkit {version}）", "Generated {at} (crmkit {version})"),
     "report.none": ("无", "none"),
+    "report.scores": ("评分", "Scores"),
+    "report.scores_now": ("为本报告现算（库中没有同一日期、同一设置、同一数据的评分快照；运行 crmkit score 可存一份供复用）",
+                          "computed for this report (the store has no score snapshot of this date, settings and "
+                          "data; crmkit score stores one for reuse)"),
     "report.member_overview": ("会员概览", "Member overview"),
     "report.clv_churn": ("客户价值与流失风险", "Customer value and churn risk"),
     "report.campaign_review": ("营销活动复盘", "Campaign review"),
     "report.monthly_report": ("月度会员经营报告", "Monthly membership report"),
-    "section.kpis": ("核心指标（本期与上期）", "Key figures (this period and the previous one)"),
+    "section.kpis": ("核心指标（本期与对比期）", "Key figures (this period and its comparison)"),
     "section.growth": ("会员增长", "Member growth"),
     "section.tiers": ("会员等级", "Membership tiers"),
     "section.rfm": ("RFM 分群", "RFM segments"),
@@ -60,23 +61,18 @@ register({
 # ------------------------------------------------------------------ periods
 
 def report_period(as_of, period: str = "month", back: int = 0) -> tuple[dt.date, dt.date]:
-    """The calendar ``period`` (month, quarter or year) containing ``as_of``, or ``back`` periods before it.
+    """The ``period`` (month, quarter or year) to date at ``as_of``, or the whole calendar period ``back`` before it.
 
-    The current period ends at ``as_of`` (it may be partial); earlier ones are
-    complete calendar periods. Months are calendar months, never 30 days.
+    A thin wrapper of :class:`crmkit.engine.Period` (``range`` and ``calendar(back)``).
+    Compare periods with :meth:`crmkit.engine.Period.comparison`, which matches the
+    same days; a whole earlier period is for the start of a span (cohorts since
+    eleven months back), never for a comparison with a period to date.
 
     >>> report_period("2026-06-30", "quarter", back=1)
     (datetime.date(2026, 1, 1), datetime.date(2026, 3, 31))
     """
-    if period not in PERIODS:
-        raise CrmkitError(f"period must be one of {', '.join(PERIODS)}, not {period!r}.")
-    d = as_date(as_of)
-    n = _MONTHS_IN[period]
-    first_month = (d.month - 1) // n * n  # 0-based month that opens the period
-    start = pd.Timestamp(d.year, first_month + 1, 1) - pd.DateOffset(months=n * back)
-    if back == 0:
-        return start.date(), d
-    return start.date(), (start + pd.DateOffset(months=n) - pd.Timedelta(days=1)).date()
+    p = engine.Period(period, as_of)
+    return tuple(p.range if back == 0 else p.calendar(back))
 
 
 def days_before(as_of, days: int) -> dt.date:
@@ -131,9 +127,16 @@ FROM orders""").fetchone()
     return {"members": members, "orders": orders, "first": first, "last": last}
 
 
+def scores_line(score_run, lang: str = "zh") -> str:
+    """Which scores a report shows: the snapshot's caption (:class:`crmkit.engine.snapshots.ScoreRun`),
+    or, for None, that they were computed for this report."""
+    return score_run.caption(lang) if score_run is not None else t("report.scores_now", lang)
+
+
 def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tuple | None = None,
-                filters: dict | None = None, generated_at: dt.datetime | None = None) -> str:
-    """The report's title block: date, period, data span, filters and a generated-at line."""
+                filters: dict | None = None, generated_at: dt.datetime | None = None,
+                scores: str | None = None) -> str:
+    """The report's title block: date, period, data span, filters, the scores used and a generated-at line."""
     shown = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     lines = [(t("report.as_of", lang), str(as_date(as_of)))]
     if period is not None:
@@ -144,6 +147,8 @@ def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tupl
     lines.append((t("report.filter", lang),
                   "; ".join(f"{column_label(k, lang)} = {v}" for k, v in shown.items())
                   or t("report.none", lang)))
+    if scores is not None:
+        lines.append((t("report.scores", lang), scores))
     at = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                    for k, v in lines)
@@ -153,8 +158,13 @@ def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tupl
 
 
 def header(con: duckdb.DuckDBPyConnection, title_key: str, as_of, lang: str = "zh", *,
-           period: tuple | None = None, value: bool = False, **filters) -> None:
+           period: tuple | None = None, value: bool = False, score_run=False, **filters) -> None:
     """Display the title block of a report (see :func:`header_html`) and the data warnings under it.
+
+    ``score_run`` is, in a report that shows scores, the snapshot it reads
+    (:func:`crmkit.dashboard.value.score_run`), or None when it scores for
+    itself; the title block then says which (:func:`scores_line`). False (the
+    default): the report shows no scores.
 
     The warnings (:func:`crmkit.dashboard.sections.data_warnings`) are one
     sentence each: an as-of outside the data in every report, and with
@@ -164,7 +174,7 @@ def header(con: duckdb.DuckDBPyConnection, title_key: str, as_of, lang: str = "z
     from .sections import data_warnings, show_warnings
 
     show_html(header_html(t(title_key, lang), data_span(con, as_of), as_of, lang, period=period,
-                          filters=filters))
+                          filters=filters, scores=None if score_run is False else scores_line(score_run, lang)))
     show_warnings(data_warnings(con, as_of, lang, value=value))
 
 

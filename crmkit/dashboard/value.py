@@ -147,12 +147,34 @@ def show_band_counts(scores, lang: str = "zh") -> None:
                columns=["churn_band_range", "members", "share"])
 
 
+def score_run(con: duckdb.DuckDBPyConnection, as_of, **params):
+    """The score snapshot a report reads: the newest run of ``as_of`` with these scoring ``params``
+    (:func:`crmkit.engine.snapshots.settings`) and the store's data, or None when none matches."""
+    from ..engine.snapshots import latest_run
+
+    return latest_run(con, as_of, params)
+
+
+def report_scores(con: duckdb.DuckDBPyConnection, as_of, run, **params):
+    """The :class:`crmkit.scoring.Scores` of ``run`` (:func:`score_run`), or, when it is None, scored now.
+
+    Scored now, they are this report's only: a report reads the store
+    read-only. ``crmkit report`` records a run in its copy of the store before
+    it runs the notebooks (:func:`crmkit.reports.score_snapshot_copy`), so this
+    happens only for a notebook run by hand, or when that scoring failed.
+    """
+    from ..engine.snapshots import read_scores, settings
+    from ..scoring import score_members
+
+    stored = read_scores(con, run) if run is not None else None
+    return stored if stored is not None else score_members(con, as_of, **settings(**params))
+
+
 def use_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
     """Let queries on ``con`` see ``scores`` as ``member_scores`` (a temporary view; the store is not written).
 
-    Reports score members with their own horizon and discount rate
-    (:func:`crmkit.scoring.score_members`) and then read the value pyramid from
-    them, on a read-only store.
+    Reports read the scores of their own horizon and discount rate
+    (:func:`report_scores`) and then the value pyramid from them, on a read-only store.
     """
     complete = getattr(con, "complete", None)
     if complete is not None:  # DuckDB 2 refuses register() while a result is unread (a section that stepped

@@ -3,11 +3,21 @@
 - :mod:`~crmkit.engine.query`: :class:`Query`, named CTEs with bound parameters;
 - :mod:`~crmkit.engine.activity`: the canonical member-activity relations,
   order, purchase, purchase day and member activity, each defined once (its
-  module docstring is the definition every analysis uses).
+  module docstring is the definition every analysis uses);
+- :mod:`~crmkit.engine.members`: ``member_facts``, one row per buyer with everything
+  scoring derives per member, in one aggregation;
+- :mod:`~crmkit.engine.period`: :class:`Period`, a month, quarter or year to date,
+  and the matched windows it is compared with (its module states the rules);
+- :mod:`~crmkit.engine.snapshots`: score snapshots, each scoring run recorded once
+  (``score_runs``) and read by reports and audiences whose date, settings and data match.
 """
 from .activity import (HALF_CENT, RELATIONS, as_date, days, first_by, lines, member_activity, orders,
                        purchase_days, purchases, relation_sql)
+from .members import member_facts, summary_sql
+from .period import PERIODS, Comparison, DateRange, Period
 from .query import Query, StoreRelation, table_columns
 
-__all__ = ["HALF_CENT", "RELATIONS", "Query", "StoreRelation", "as_date", "days", "first_by", "lines",
-           "member_activity", "orders", "purchase_days", "purchases", "relation_sql", "table_columns"]
+__all__ = ["HALF_CENT", "PERIODS", "RELATIONS", "Comparison", "DateRange", "Period", "Query", "StoreRelation",
+           "as_date", "days", "first_by", "lines",
+           "member_activity", "member_facts", "orders", "purchase_days", "purchases", "relation_sql", "summary_sql",
+           "table_columns"]

@@ -56,16 +56,6 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> frozenset[str]:
     return cols
 
 
-def _days_sql(con: duckdb.DuckDBPyConnection, table: str, until) -> str:
-    """SQL of (member_id, day, value, n_orders, net): each member's days with an order up to ``until``.
-
-    The engine's ``days`` relation (:mod:`crmkit.engine.activity`), with
-    ``n_orders`` its number of purchases. The caller binds ``$as_of`` (= ``until``).
-    """
-    q = engine.days(until, table=table, columns=_columns(con, table))
-    return q.sql("SELECT member_id, day, value, purchases AS n_orders, net FROM days")
-
-
 _SUMMARY = """
   SELECT CAST(member_id AS VARCHAR) AS member_id,
          purchase_days - 1 AS frequency,

@@ -45,10 +45,16 @@ def test_settings_defaults_are_those_of_score_members():
     assert snapshots.settings(margin=0.3, horizon_days=365.0) == snapshots.settings()
 
 
-def test_score_writes_a_run_that_reads_back_as_the_scores(store):
+def test_score_writes_a_run_that_reads_back_as_the_scores(store, capsys):
     assert main(["score", str(store), "--as-of", AS_OF, "--margin", "0.25", "--quiet"]) == 0
     [run] = _runs(store)
-    assert (run.run_id, str(run.as_of), run.model, run.crmkit_version) == (1, AS_OF, "bgnbd", crmkit.__version__)
+    capsys.readouterr()
+    assert main(["score", str(store), "--as-of", AS_OF, "--margin", "0.25", "--quiet", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["score_run"]  # the date's run replaced, its id stated
+    assert again["run_id"] == 2 and again["data_fingerprint"] == run.data_fingerprint
+    [run] = _runs(store)
+    assert run.run_id == 2
+    assert (str(run.as_of), run.model, run.crmkit_version) == (AS_OF, "bgnbd", crmkit.__version__)
     assert run.parameters == snapshots.settings(margin=0.25)
     assert run.settings_fingerprint.startswith("sha256:") and run.data_fingerprint.startswith("sha256:")
     con = crmkit.connect(store, read_only=True)

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from ..store import open_source
 
     _check(args)
+    run = None
     con = open_source(args.source, read_only=False)
     try:
         con.execute("SET enable_progress_bar = false")  # our own stage lines report progress
@@ -131,19 +132,20 @@ def run(args: argparse.Namespace) -> int:
         progress.step(f"wrote {args.out}")
     for note in notes:  # numbers not to trust: said even with --quiet, which only silences progress
         print(f"crmkit score: {note}", file=sys.stderr)
-    print(json.dumps(_summary_json(result, money, notes), ensure_ascii=False, indent=2) if args.json
+    print(json.dumps(_summary_json(result, money, notes, run), ensure_ascii=False, indent=2) if args.json
           else result.summary_text(args.lang))
     return 0
 
 
-def _summary_json(result, money: currency.Currency, notes: list[str]) -> dict:
-    """The ``--json`` summary: what the console summary says, with the currency of every amount."""
+def _summary_json(result, money: currency.Currency, notes: list[str], run=None) -> dict:
+    """The ``--json`` summary: what the console summary says, with the currency of every amount and
+    the score run recorded in a store (``score_run``: its id and fingerprints; null for a file)."""
     total = result.total_clv
     return {"as_of": result.as_of.isoformat(), "members": len(result.table), "currency": money.code,
             "horizon_days": result.horizon_days, "interval": result.interval,
             "total_clv": {k: float(total[k]) for k in ("clv", "clv_low", "clv_high")},
             "churn_bands": {row.churn_band: int(row.members) for row in result.band_counts("en").itertuples()},
-            "warnings": notes}
+            "warnings": notes, "score_run": run.to_dict() if run is not None else None}
 
 
 def _data_checks(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> list[str]:

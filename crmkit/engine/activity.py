@@ -131,15 +131,19 @@ _DAYS = f"""
 _PURCHASE_DAYS = """
   SELECT member_id, day, value, purchases, net FROM days{s} WHERE purchases > 0"""
 
-_ACTIVITY = f"""
-  SELECT member_id, min(day) AS first_day,
+#: A member's purchase days summed over rows of ``days`` (or a relation with its columns): the
+#: aggregates that :func:`member_activity` and :mod:`crmkit.engine.members` share.
+PURCHASE_AGGREGATES = """
          min(CASE WHEN purchases > 0 THEN day END) AS first_purchase,
          max(CASE WHEN purchases > 0 THEN day END) AS last_purchase,
          count(CASE WHEN purchases > 0 THEN 1 END) AS purchase_days,
          CAST(sum(purchases) AS BIGINT) AS purchases,
          sum(value) AS purchase_value,
          arg_min(CASE WHEN purchases > 0 THEN value END, CASE WHEN purchases > 0 THEN day END) AS first_value,
-         sum(net) AS net_spend,
+         sum(net) AS net_spend"""
+
+_ACTIVITY = f"""
+  SELECT member_id, min(day) AS first_day,{PURCHASE_AGGREGATES},
          {first_by('store_id', 'day')} AS first_store, {first_by('channel', 'day')} AS first_channel
   FROM days{{s}} GROUP BY member_id"""
 

@@ -27,7 +27,7 @@ functions and ``arg_min``/``arg_max`` only beyond the standard aggregates).
 """
 from __future__ import annotations
 
-from .activity import days
+from .activity import PURCHASE_AGGREGATES, days
 from .query import Query
 
 _PREVIOUS = """
@@ -44,14 +44,7 @@ _LINE_FACTS = """
   FROM lines{s} GROUP BY member_id"""
 
 _DAY_FACTS = """
-  SELECT member_id,
-         min(CASE WHEN purchases > 0 THEN day END) AS first_purchase,
-         max(CASE WHEN purchases > 0 THEN day END) AS last_purchase,
-         count(CASE WHEN purchases > 0 THEN 1 END) AS purchase_days,
-         CAST(sum(purchases) AS BIGINT) AS purchases,
-         sum(value) AS purchase_value,
-         arg_min(CASE WHEN purchases > 0 THEN value END, CASE WHEN purchases > 0 THEN day END) AS first_value,
-         sum(net) AS net_spend,
+  SELECT member_id,""" + PURCHASE_AGGREGATES + """,
          sum(CASE WHEN day > CAST($as_of{s} AS DATE) - CAST($mf_window_days{s} AS INTEGER) THEN net END)
            AS window_spend,
          sum(CASE WHEN day > CAST($as_of{s} AS DATE) - CAST($mf_recent_days{s} AS INTEGER) THEN net END)

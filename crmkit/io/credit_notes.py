@@ -79,7 +79,8 @@ def link(con: duckdb.DuckDBPyConnection) -> CreditNotes:
     con.execute("ALTER TABLE transactions ADD COLUMN IF NOT EXISTS ref_order_id VARCHAR")
     out = CreditNotes()
     con.execute(f"CREATE OR REPLACE TEMP TABLE crmkit_cn_lines AS {_CREDIT_LINES}")
-    if con.execute("SELECT count(*) FROM crmkit_cn_lines").fetchone()[0]:
+    lines = con.execute("SELECT count(*) FROM crmkit_cn_lines").fetchone()[0]
+    if lines:
         # every candidate pair, ranked per credit-note line: latest sale first
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE crmkit_cn_pairs AS
@@ -135,5 +136,5 @@ def link(con: duckdb.DuckDBPyConnection) -> CreditNotes:
         for t in ("crmkit_cn_pairs", "crmkit_cn_taken", "crmkit_cn_links"):
             con.execute(f"DROP TABLE {t}")
     con.execute("DROP TABLE crmkit_cn_lines")
-    out.unlinked = con.execute(f"SELECT count(*) FROM ({_CREDIT_LINES})").fetchone()[0]
+    out.unlinked = lines - out.linked  # a link sets the ref_order_id of one of the lines, and changes nothing else
     return out

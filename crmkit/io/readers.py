@@ -355,7 +355,8 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
         text = _decode(path, data, source.encoding, header=source.header)
     del data
     text = text.lstrip("\ufeff")
-    mixed_newlines = "\r\n" in text and text.count("\n") != text.count("\r\n")
+    # a CR is looked for first: one character is found much faster than a pair, and most files have none
+    mixed_newlines = "\r" in text and "\r\n" in text and text.count("\n") != text.count("\r\n")
     if mixed_newlines:  # LF and CRLF in one file (a header typed on another machine): the reader wants one
         text = text.replace("\r\n", "\n")
     # lines whose line break is inside a quoted field: such a record spans lines
@@ -369,7 +370,8 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
     # the rows read are checked against the records (lines, less the line breaks inside quoted fields),
     # so none is lost silently
     lines = None
-    if text.count("\r") == text.count("\r\n"):  # a lone CR ends a record for the reader, not here
+    crs = text.count("\r")
+    if not crs or crs == text.count("\r\n"):  # a lone CR ends a record for the reader, not here
         lines = (text.count("\n") + (0 if not text or text.endswith("\n") else 1) - int(source.header)
                  - len(spanned))
     delim, quote = source.delimiter, '"'
@@ -420,6 +422,11 @@ def _cut_long_lines(path: Path, data: bytes, header: bool, encoding: str) -> tup
     DuckDB would drop such a line without a word when it exceeds its buffer.
     """
     if len(data) <= MAX_LINE_BYTES or encoding.startswith("utf-16"):
+        return data, {}
+    # a line longer than the limit covers a whole block of half the limit (blocks from the start of the
+    # data): when every block holds a line break (found at C speed), no line is too long
+    half = max(MAX_LINE_BYTES // 2, 1)
+    if all(data.find(b"\n", at, at + half) >= 0 for at in range(0, len(data) - half + 1, half)):
         return data, {}
     ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
     starts = np.concatenate(([0], ends + 1))
@@ -503,7 +510,7 @@ def _blank_rows(text: str, header: bool, spaces: bool, spanned: np.ndarray) -> l
     A blank line inside a quoted field (after a line of ``spanned``, :func:`_quoted_newlines`) is part
     of its record, not a row; a record that spans lines is one row.
     """
-    if not spaces and "\n\n" not in text and "\n\r\n" not in text:
+    if not spaces and "\n\n" not in text and ("\r" not in text or "\n\r\n" not in text):
         return []
     pattern = r"(?m)^[ \t]*\r?\n" if spaces else r"(?m)^\r?\n"
     rows, pos, line = [], 0, 1
@@ -834,7 +841,8 @@ def _text_column(values) -> pa.Array:
     try:
         arr = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([_cell(v) for v in values], pa.string())
+        # a date-time, the usual cell of a mixed column (dates and times), without the call
+        return pa.array([v.isoformat(sep=" ") if type(v) is dt.datetime else _cell(v) for v in values], pa.string())
     if pa.types.is_floating(arr.type):  # Excel keeps numbers as floats: 13812345678.0 is a phone, 1.0 a count
         valid = arr.drop_null()
         if not len(valid) or (pc.all(pc.equal(valid, pc.floor(valid))).as_py()
@@ -847,7 +855,7 @@ def _read_excel(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> l
     rows = source.cells[1:]
     source.cells = None
     width = len(source.headers)
-    numbers = [i + 1 for i, r in enumerate(rows) if any(v not in (None, "") for v in r)]
+    numbers = [i + 1 for i, r in enumerate(rows) if r.count(None) + r.count("") < len(r)]  # rows with a value
     keep = [rows[i - 1] for i in numbers] if len(numbers) < len(rows) else rows
     columns = list(zip(*keep)) if keep else [()] * width
     cols = {"_row": pa.array(numbers, pa.int64())}

@@ -40,6 +40,7 @@ demo: $(STAMP)
 	$(PY) -m crmkit demo-data $(DEMO) --members $(MEMBERS) --seed $(SEED)
 	rm -f $(DB)
 	$(PY) -m crmkit load $(DEMO)/* --db $(DB)
+	$(PY) -m crmkit score $(DB) --as-of $(AS_OF)
 	$(PY) -m crmkit report --db $(DB) --as-of $(AS_OF) --out reports
 
 test: $(STAMP)

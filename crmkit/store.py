@@ -18,14 +18,9 @@ import duckdb
 import pandas as pd
 
 from .errors import CrmkitError, InputError
+from .paths import DEFAULT_DB, default_db_path  # noqa: F401 (re-exported)
 from .schema import TABLES
 
-DEFAULT_DB = Path("data") / "crm.duckdb"
-
-
-def default_db_path() -> Path:
-    """``$CRMKIT_DB`` if set, else ``data/crm.duckdb`` under the current directory."""
-    return Path(os.environ.get("CRMKIT_DB", DEFAULT_DB))
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

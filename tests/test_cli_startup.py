@@ -1,4 +1,4 @@
-"""The command line starts without its heavy libraries: `crmkit --version` and `crmkit --help` import none of them.
+"""The command line starts without its heavy libraries: `crmkit --version`, `crmkit --help` and `crmkit load --help` import none of them.
 
 Each command module states its one-line ``HELP`` and imports pandas, DuckDB,
 scikit-learn... inside ``register`` and ``run`` (:func:`crmkit.cli.build_parser`),
@@ -29,13 +29,15 @@ def _imported(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     return out, names
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["--quiet", "--help"], []])
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["--quiet", "--help"], [], ["load", "--help"]])
 def test_version_and_help_import_no_heavy_library(args):
     out, names = _imported(*args)
     assert "crmkit" in names, "-X importtime lists what was imported"
     assert not names & set(HEAVY), f"`crmkit {' '.join(args)}` imported {sorted(names & set(HEAVY))}"
     if args == ["--version"]:
         assert out.returncode == 0 and out.stdout.startswith("crmkit ")
+    elif args[:1] == ["load"]:
+        assert out.returncode == 0 and "--derive-amount" in out.stdout
     else:
         for name in COMMANDS:  # every command is listed with its one-line help
             assert name.replace("_", "-") in out.stdout

@@ -18,7 +18,7 @@ HELP = "load channel exports (CSV, Excel, Parquet, text) into the member store"
 
 def register(subparsers) -> None:
     from ..io.kinds import DERIVE_KIND, KINDS
-    from ..store import default_db_path
+    from ..paths import default_db_path
 
     p = subparsers.add_parser(
         "load", help=HELP,
@@ -64,7 +64,7 @@ def parse_map(items: list[str]) -> dict[str, str]:
 
 def run(args) -> int:
     from ..io import load_files
-    from ..store import default_db_path
+    from ..paths import default_db_path
 
     report = load_files(args.db or default_db_path(), args.files, kind=args.kind, column_map=parse_map(args.map),
                         encoding=args.encoding, derive_members=args.derive_members, progress=not args.quiet,

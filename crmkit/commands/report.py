@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..reports import parse_param, run_reports
-    from ..store import default_db_path
+    from ..paths import default_db_path
 
     params = dict(parse_param(p) for p in args.param)
     manifest = run_reports(args.db or default_db_path(), args.as_of, args.names, params, args.out,

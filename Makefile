@@ -49,6 +49,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/load.py
 	$(PY) benchmarks/clv_vs_lifetimes.py
+	$(PY) benchmarks/score_vs_lifetimes.py
 	$(PY) benchmarks/segments.py
 
 clean:

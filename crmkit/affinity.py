@@ -12,12 +12,12 @@ For a rule A → B over N baskets (Agrawal, Imieliński & Swami 1993; Brin et al
 """
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from .errors import CrmkitError
 from . import engine
 from .engine import HALF_CENT, Query
+from .engine.store import Connection
 from .segments import rfm_query
 
 LEVELS = {"category": "category", "sku": "sku"}
@@ -81,7 +81,7 @@ def _rules_query(as_of, *, level: str, basket: str, window_days: int, min_suppor
     return base + Query(ctes, params)
 
 
-def association_rules(con: duckdb.DuckDBPyConnection, as_of, *, level: str = "category",
+def association_rules(con: Connection, as_of, *, level: str = "category",
                       basket: str = "order", window_days: int = 365, min_support: float = 0.001,
                       min_count: int = 5, min_confidence: float = 0.0) -> pd.DataFrame:
     """Association rules A → B between categories (or skus), strongest lift first.
@@ -101,7 +101,7 @@ def association_rules(con: duckdb.DuckDBPyConnection, as_of, *, level: str = "ca
                      "ORDER BY lift DESC, n_both DESC, antecedent, consequent")
 
 
-def cross_sell(con: duckdb.DuckDBPyConnection, as_of, *, level: str = "category", window_days: int = 365,
+def cross_sell(con: Connection, as_of, *, level: str = "category", window_days: int = 365,
                top: int = 3, min_count: int = 5, min_support: float = 0.0) -> pd.DataFrame:
     """Cross-sell suggestions per RFM segment: the ``top`` rules with lift above 1 in each.
 
@@ -127,7 +127,7 @@ QUALIFY row_number() OVER (PARTITION BY grp ORDER BY lift DESC, n_both DESC, ant
 ORDER BY grp, lift DESC, n_both DESC""", top=top)
 
 
-def preferred_categories(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = 365,
+def preferred_categories(con: Connection, as_of, *, window_days: int = 365,
                          top: int = 1, member_id: str | None = None) -> pd.DataFrame:
     """Each member's preferred categories (or one member's): highest net spend in the window first.
 

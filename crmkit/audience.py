@@ -28,12 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import yaml
 
 from . import privacy
 from .engine import HALF_CENT, as_date
+from .engine.store import Connection
 from .errors import CrmkitError
 from .kpis import PYRAMID_LAYERS, clv_layers, require_scores
 from .lifecycle import STAGES, Query, Windows, stages_query
@@ -338,12 +338,12 @@ def attributes_query(as_of, *, tiers=None, windows: Windows | Mapping | None = N
   LEFT JOIN clv_layers cl USING (member_id)"""})
 
 
-def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+def _read_only(con: Connection) -> bool:
     return bool(con.execute("SELECT readonly FROM duckdb_databases() "
                             "WHERE database_name = current_database()").fetchall()[0][0])
 
 
-def use_score_snapshot(con: duckdb.DuckDBPyConnection, as_of) -> None:
+def use_score_snapshot(con: Connection, as_of) -> None:
     """Make the scores a rule tests those of ``as_of``'s score snapshot, scoring only when none matches.
 
     - The newest run of ``as_of`` whose data fingerprint is the store's
@@ -381,7 +381,7 @@ def _run(con, audience: Audience, as_of, select: str, tiers, windows) -> pd.Data
     return q.df(con, select.format(where=audience.where))
 
 
-def preview(con: duckdb.DuckDBPyConnection, rule, as_of, *, tiers=None,
+def preview(con: Connection, rule, as_of, *, tiers=None,
             windows: Windows | Mapping | None = None) -> int:
     """The number of members the rule selects as of ``as_of``."""
     audience = compile_rule(rule, tiers)
@@ -393,7 +393,7 @@ EXPORT_COLUMNS = ("member_id", "phone", "name", "tier", "rfm_segment", "lifecycl
                   "days_since_last_purchase", "store_id", "region", "clv", "churn_band")
 
 
-def select(con: duckdb.DuckDBPyConnection, rule, as_of, *, pii: str = "mask", tiers=None,
+def select(con: Connection, rule, as_of, *, pii: str = "mask", tiers=None,
            windows: Windows | Mapping | None = None) -> pd.DataFrame:
     """The members the rule selects, with phones and names masked (``pii="mask"``) or hashed (``"hash"``)."""
     if pii not in ("mask", "hash"):
@@ -406,7 +406,7 @@ WHERE {{where}} ORDER BY a.member_id""", tiers, windows)
     return privacy.mask_frame(out) if pii == "mask" else privacy.hash_frame(out)
 
 
-def export(con: duckdb.DuckDBPyConnection, rule, as_of, path: str | os.PathLike, *, pii: str = "mask",
+def export(con: Connection, rule, as_of, path: str | os.PathLike, *, pii: str = "mask",
            tiers=None, windows: Windows | Mapping | None = None) -> int:
     """Write the audience to ``path`` (``.csv`` or ``.parquet``) with PII masked or hashed; returns its size.
 

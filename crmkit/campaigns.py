@@ -55,7 +55,6 @@ from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_classifier
@@ -73,7 +72,7 @@ from .segments import segment_label
 from .stats import (Interval, Lift, bootstrap_means, bootstrap_p_value, mde_means, mde_proportions,
                     mean_lift, percentile_interval, proportion_lift, sample_size_proportions, welch_test,
                     wilson_interval)
-from .store import transaction
+from .engine.store import Connection, transaction
 from .text import text_table
 from .tiers import tier_label
 
@@ -271,7 +270,7 @@ def profile_query(as_of, pre_days: int = 365, tiers=None) -> Query:
 
 
 @contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame):
+def _registered(con: Connection, frame: pd.DataFrame):
     """Expose ``frame`` to SQL under a fresh name for the duration of the block."""
     name = f"_crmkit_{uuid.uuid4().hex}"
     con.register(name, frame)
@@ -301,12 +300,12 @@ def _attributes_query(con, by: str, as_of, attributes: pd.DataFrame | None):
 
 # ------------------------------------------------------------------------ campaign rows
 
-def campaign_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+def campaign_ids(con: Connection) -> list[str]:
     """Ids of the campaigns in the store, sorted."""
     return [r[0] for r in con.execute("SELECT campaign_id FROM campaigns ORDER BY campaign_id").fetchall()]
 
 
-def campaign_info(con: duckdb.DuckDBPyConnection, campaign_id: str) -> dict:
+def campaign_info(con: Connection, campaign_id: str) -> dict:
     """The campaign's row with its attribution window; one sentence listing the known ids if unknown."""
     rows = campaign_query(campaign_id).df(con, "SELECT * FROM cmp_campaign")
     if rows.empty:
@@ -526,7 +525,7 @@ class CampaignResult:
         return "\n".join(lines)
 
 
-def measure(con: duckdb.DuckDBPyConnection, campaign_id: str, *, method: str = "welch", alpha: float = 0.05,
+def measure(con: Connection, campaign_id: str, *, method: str = "welch", alpha: float = 0.05,
             n_resamples: int = 2000, seed: int = 0, min_control: int = MIN_CONTROL) -> CampaignResult:
     """Measure one campaign against its control group: lifts, totals, cost, ROI and a verdict.
 
@@ -710,7 +709,7 @@ WHERE o."group" = 'treatment' GROUP BY ALL ORDER BY level""")
     return rows.assign(redemption_rate=rate.estimate, redemption_low=rate.low, redemption_high=rate.high)
 
 
-def funnel(con: duckdb.DuckDBPyConnection, campaign_id: str, by: str | None = None, *,
+def funnel(con: Connection, campaign_id: str, by: str | None = None, *,
            attributes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Treatment funnel: targeted → contacted → redeemed a coupon → purchased, overall or by ``by``.
 
@@ -761,7 +760,7 @@ def funnel_line(r: pd.Series, lang: str = "zh") -> str:
 
 # ------------------------------------------------------------------ heterogeneous effects
 
-def lift_by(con: duckdb.DuckDBPyConnection, campaign_id: str, by: str, metric: str = "conversion", *,
+def lift_by(con: Connection, campaign_id: str, by: str, metric: str = "conversion", *,
             attributes: pd.DataFrame | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """Lift of ``metric`` within each level of ``by`` (tier, segment, store, region, channel, …).
 
@@ -845,7 +844,7 @@ class TwoModelUplift:
         return model.predict_proba(X)[:, 1] if is_classifier(model) else model.predict(X)
 
 
-def uplift_ranking(con: duckdb.DuckDBPyConnection, campaign_id: str, outcome: str = "conversion", *,
+def uplift_ranking(con: Connection, campaign_id: str, outcome: str = "conversion", *,
                    model=None, folds: int = 3, seed: int = 0) -> pd.DataFrame:
     """Members of the campaign ranked by cross-fitted two-model uplift, to choose whom to target next time.
 
@@ -960,7 +959,7 @@ def _stratified_control(strata: np.ndarray, share: float, rng: np.random.Generat
     return out
 
 
-def assign_holdout(con: duckdb.DuckDBPyConnection, audience, campaign_id: str, control_share: float = 0.1,
+def assign_holdout(con: Connection, audience, campaign_id: str, control_share: float = 0.1,
                    strata: Sequence[str] = ("tier", "store"), seed: int = 0, *, as_of=None,
                    write: bool = False) -> pd.DataFrame:
     """Randomly hold out a control group from a planned campaign's audience, stratified and reproducible.
@@ -1005,7 +1004,7 @@ def assign_holdout(con: duckdb.DuckDBPyConnection, audience, campaign_id: str, c
     return out
 
 
-def write_assignments(con: duckdb.DuckDBPyConnection, assignments: pd.DataFrame) -> None:
+def write_assignments(con: Connection, assignments: pd.DataFrame) -> None:
     """Insert assignments (campaign_id, member_id, group) into ``campaign_assignments``, all or nothing."""
     ids = assignments["campaign_id"].unique().tolist()
     have = con.execute("SELECT DISTINCT campaign_id FROM campaign_assignments WHERE campaign_id IN "
@@ -1017,7 +1016,7 @@ def write_assignments(con: duckdb.DuckDBPyConnection, assignments: pd.DataFrame)
                     f'SELECT campaign_id, member_id, "group", NULL FROM {name}')
 
 
-def balance_table(con: duckdb.DuckDBPyConnection, assignments, *, as_of=None, pre_days: int = 365,
+def balance_table(con: Connection, assignments, *, as_of=None, pre_days: int = 365,
                   mix: Sequence[str] = ("tier",)) -> pd.DataFrame:
     """Pre-period balance of treatment and control: spend, purchase days and tier mix by group.
 

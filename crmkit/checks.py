@@ -38,11 +38,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-import duckdb
 
 from . import engine
 from .currency import fmt_money
 from .engine import Query
+from .engine.store import Connection
 from .i18n import register, t
 from .rfm import as_date
 
@@ -90,7 +90,7 @@ def _period(s: str) -> str:
     return s if s.endswith(("。", ".")) else s + ("。" if any(ord(c) > 0x2E80 for c in s) else ".")
 
 
-def data_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.date | None]:
+def data_dates(con: Connection) -> tuple[dt.date | None, dt.date | None]:
     """The first and the last day with a purchase line (both None when there is none)."""
     first, last = con.execute(
         f"SELECT CAST(min(order_time) AS DATE), CAST(max(order_time) AS DATE) FROM transactions "
@@ -98,7 +98,7 @@ def data_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.date 
     return first, last
 
 
-def as_of_position(con: duckdb.DuckDBPyConnection, as_of) -> tuple[str, dt.date | None, dt.date | None] | None:
+def as_of_position(con: Connection, as_of) -> tuple[str, dt.date | None, dt.date | None] | None:
     """Where ``as_of`` falls outside the data: ``("after" | "before" | "empty", first, last)``, or None inside."""
     day = as_date(as_of, "as_of")
     first, last = data_dates(con)
@@ -111,7 +111,7 @@ def as_of_position(con: duckdb.DuckDBPyConnection, as_of) -> tuple[str, dt.date 
     return None
 
 
-def as_of_check(con: duckdb.DuckDBPyConnection, as_of, lang: str = "en", *,
+def as_of_check(con: Connection, as_of, lang: str = "en", *,
                 allow_future_hint: bool = False) -> str | None:
     """One sentence when ``as_of`` is past the last purchase day or before the first, else None.
 
@@ -200,7 +200,7 @@ class AmountOutliers:
                 "sentence": self.sentence(lang)}
 
 
-def amount_outliers(con: duckdb.DuckDBPyConnection, as_of=None, *,
+def amount_outliers(con: Connection, as_of=None, *,
                     factor: float = OUTLIER_FACTOR) -> AmountOutliers:
     """Orders (up to ``as_of`` inclusive, all when None) whose amount exceeds ``factor`` × the median order.
 
@@ -223,7 +223,7 @@ FROM orders o CROSS JOIN cut c""").fetchone()
                           nan if largest is None else float(largest), int(factor) if factor == int(factor) else factor)
 
 
-def zero_amounts(con: duckdb.DuckDBPyConnection, as_of=None) -> int:
+def zero_amounts(con: Connection, as_of=None) -> int:
     """The number of lines (up to ``as_of``) when there are some and every amount is zero, else 0."""
     end = _end(as_of)
     where = "amount IS NOT NULL AND member_id IS NOT NULL AND order_time IS NOT NULL"
@@ -234,7 +234,7 @@ def zero_amounts(con: duckdb.DuckDBPyConnection, as_of=None) -> int:
     return int(lines) if lines and not paid else 0
 
 
-def zero_amounts_check(con: duckdb.DuckDBPyConnection, as_of=None, lang: str = "en") -> str | None:
+def zero_amounts_check(con: Connection, as_of=None, lang: str = "en") -> str | None:
     """One sentence when every amount (up to ``as_of``) is zero: CLV is zero and Gamma-Gamma cannot be fitted."""
     n = zero_amounts(con, as_of)
     if not n:
@@ -243,7 +243,7 @@ def zero_amounts_check(con: duckdb.DuckDBPyConnection, as_of=None, lang: str = "
     return _period(t("checks.zero_amounts", lang).format(until=until, n_lines=n, s="s" if n != 1 else ""))
 
 
-def data_warnings(con: duckdb.DuckDBPyConnection, as_of=None, lang: str = "en") -> list[str]:
+def data_warnings(con: Connection, as_of=None, lang: str = "en") -> list[str]:
     """Every sentence above that applies to scores or reports as of ``as_of`` (data-wide checks when None)."""
     out = [as_of_check(con, as_of, lang)] if as_of is not None else []
     out += [zero_amounts_check(con, as_of, lang), amount_outliers(con, as_of).sentence(lang)]

@@ -84,7 +84,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -98,6 +97,7 @@ from sklearn.preprocessing import StandardScaler
 from . import engine
 from .clv import MODELS
 from .engine import table_columns
+from .engine.store import Connection
 from .errors import ModelError
 from .i18n import register, t
 from .privacy import mask_frame
@@ -182,7 +182,7 @@ _HOLDOUT = """
   FROM purchase_days_all WHERE day > CAST($as_of_cal AS DATE) GROUP BY member_id"""
 
 
-def calibration_features(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *,
+def calibration_features(con: Connection, calibration_end, observation_end, *,
                          period: str = "W", recent_days: int = RECENT_DAYS,
                          table: str = "transactions") -> pd.DataFrame:
     """The churn backtest's members in one engine query: who bought by ``calibration_end``, and what followed.
@@ -210,7 +210,7 @@ ORDER BY f.member_id""").df()
     return out
 
 
-def behaviour_features(con: duckdb.DuckDBPyConnection, as_of, *, recent_days: int = RECENT_DAYS,
+def behaviour_features(con: Connection, as_of, *, recent_days: int = RECENT_DAYS,
                        table: str = "transactions") -> pd.DataFrame:
     """Per-member behaviour-change features as of ``as_of``, computed in the engine.
 
@@ -258,7 +258,7 @@ def fit_btyd(summary: pd.DataFrame, model: str = "bgnbd"):
     return fit_with_fallback(btyd, summary)
 
 
-def churn_features(con: duckdb.DuckDBPyConnection, as_of, *, window_days: int = DEFAULT_WINDOW_DAYS,
+def churn_features(con: Connection, as_of, *, window_days: int = DEFAULT_WINDOW_DAYS,
                    model: str = "bgnbd", period: str = "W", recent_days: int = RECENT_DAYS,
                    summary: pd.DataFrame | None = None, fitted=None, behaviour: bool = True,
                    table: str = "transactions") -> pd.DataFrame:
@@ -589,12 +589,12 @@ class ChurnRisk:
         self.window_days, self.model, self.period = window_days, model, period
         self.recent_days, self.C, self.max_train, self.random_state = recent_days, C, max_train, random_state
 
-    def features(self, con: duckdb.DuckDBPyConnection, as_of, **kw) -> pd.DataFrame:
+    def features(self, con: Connection, as_of, **kw) -> pd.DataFrame:
         """:func:`churn_features` with this estimator's settings (``summary``/``fitted``/``behaviour`` pass through)."""
         return churn_features(con, as_of, window_days=self.window_days, model=self.model,
                               period=self.period, recent_days=self.recent_days, **kw)
 
-    def fit(self, con: duckdb.DuckDBPyConnection, as_of, *, features: pd.DataFrame | None = None) -> ChurnRisk:
+    def fit(self, con: Connection, as_of, *, features: pd.DataFrame | None = None) -> ChurnRisk:
         """Choose the score by backtest and fit it on the latest window (see the class docstring).
 
         ``features``: the :meth:`features` frame as of ``as_of`` (``behaviour=False`` is enough), when
@@ -688,7 +688,7 @@ class ChurnRisk:
                                    all="AUC: " + every)
 
 
-def _sample_members(con: duckdb.DuckDBPyConnection, until: dt.date, max_members: int, seed: int,
+def _sample_members(con: Connection, until: dt.date, max_members: int, seed: int,
                     table: str = "transactions") -> tuple[str, bool]:
     """A temporary view of ``table`` for about ``max_members`` of the members who bought by ``until``
     (all their lines, chosen by a seeded hash of member_id), or ``table`` itself when there are fewer."""
@@ -756,7 +756,7 @@ def band_ranges(thresholds: tuple[float, float]) -> dict[str, str]:
     return {"high": f"{pct(high)}–100%", "medium": f"{pct(low)}–{pct(high)}%", "low": f"0–{pct(low)}%"}
 
 
-def at_risk_members(scores: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None, *,
+def at_risk_members(scores: pd.DataFrame, con: Connection | None = None, *,
                     top: int = 50) -> pd.DataFrame:
     """The ``top`` high-risk members by CLV, with masked phone and name where the store has them.
 
@@ -891,7 +891,7 @@ class ChurnBacktest:
         return out.round({"estimate": decimals, "low": decimals, "high": decimals})
 
 
-def backtest(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *, folds: int = 5,
+def backtest(con: Connection, calibration_end, observation_end, *, folds: int = 5,
              repeats: int = 5, model: str = "bgnbd", period: str = "W", recent_days: int = RECENT_DAYS,
              C: float = 1.0, random_state: int = 0) -> ChurnBacktest:
     """Evaluate the churn risk on a holdout window: does it pick those who bought nothing?

@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(err: BaseException) -> bool:
-    """True for DuckDB's way of saying that Ctrl-C stopped a query."""
-    import duckdb
+    """True for the engine's way of saying that Ctrl-C stopped a query (:func:`crmkit.engine.store.is_interrupt`)."""
+    from .engine.store import is_interrupt
 
-    return isinstance(err, duckdb.InterruptException) or "Query interrupted" in str(err)
+    return is_interrupt(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

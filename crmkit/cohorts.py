@@ -8,10 +8,10 @@ complete by ``as_of`` are reported; later cells are empty, not zero.
 """
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from .engine.store import Connection
 from . import viz
 from .i18n import register, t
 from .lifecycle import Query, activity, as_date, last_complete_month
@@ -51,7 +51,7 @@ _COHORTS = {
 }
 
 
-def cohort_activity(con: duckdb.DuckDBPyConnection, as_of, since=None) -> pd.DataFrame:
+def cohort_activity(con: Connection, as_of, since=None) -> pd.DataFrame:
     """One row per (cohort, month k) that is complete by ``as_of``.
 
     Parameters

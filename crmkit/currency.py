@@ -130,7 +130,7 @@ def fmt_money(x: float | None, decimals: int = 0) -> str:
 
 def store_currency(con) -> Currency:
     """The currency recorded in the store behind ``con`` (CNY when none is, or for a transactions file)."""
-    from .store import read_setting
+    from .engine.store import read_setting
 
     code = read_setting(con, SETTING)
     return get(code) if code else DEFAULT
@@ -148,7 +148,7 @@ def record(con, code: str | None) -> Currency:
     while the store holds data; an empty store takes it. Call inside the
     load's transaction, so a failed load records nothing.
     """
-    from .store import is_empty, read_setting, write_setting
+    from .engine.store import is_empty, read_setting, write_setting
 
     recorded = read_setting(con, SETTING)
     wanted = get(code) if code else get(recorded or DEFAULT)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from . import viz
 from .engine import Comparison, Period
+from .engine.store import Connection
 from .errors import CrmkitError
 from .i18n import register, t
 from .lifecycle import Query, activity, as_date
@@ -115,7 +115,7 @@ LEFT JOIN stores st ON k.g = 0 AND st.store_id = k.store_id
 ORDER BY k.g DESC, k.region NULLS LAST, k.store_id NULLS LAST"""
 
 
-def kpis(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
+def kpis(con: Connection, start, end) -> pd.DataFrame:
     """Membership KPIs for the period ``start``..``end`` (both days included), HQ → region → store.
 
     Returns
@@ -180,7 +180,7 @@ class KpiComparison:
     base: pd.DataFrame
 
 
-def compare(con: duckdb.DuckDBPyConnection, period: Period, against: str | None = None) -> KpiComparison:
+def compare(con: Connection, period: Period, against: str | None = None) -> KpiComparison:
     """KPIs of ``period`` (to date) and of its matched window, :meth:`Period.comparison`
     (``against``: ``previous``, the default, or ``last_year``)."""
     comparison = period.comparison(against)
@@ -223,14 +223,14 @@ def clv_layers(as_of, *, region: str | None = None, store_id: str | None = None)
     return activity(as_of) + Query(ctes, params)
 
 
-def require_scores(con: duckdb.DuckDBPyConnection, as_of) -> None:
+def require_scores(con: Connection, as_of) -> None:
     """A one-sentence error unless ``member_scores`` has rows on or before ``as_of``."""
     d = as_date(as_of)
     if not con.execute("SELECT count(*) FROM member_scores WHERE as_of <= $d", {"d": d}).fetchone()[0]:
         raise CrmkitError(f"no member scores on or before {d}; run `crmkit score` first.")
 
 
-def clv_pyramid(con: duckdb.DuckDBPyConnection, as_of, *, region: str | None = None,
+def clv_pyramid(con: Connection, as_of, *, region: str | None = None,
                 store_id: str | None = None) -> pd.DataFrame:
     """The CLV value pyramid from ``member_scores`` (written by ``crmkit score``).
 

@@ -29,11 +29,11 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
-import duckdb
 import pandas as pd
 
 from . import engine
 from .engine import Query, as_date  # noqa: F401  (re-exported: analyses import them from here)
+from .engine.store import Connection
 from .engine.query import SNAPSHOTS
 from .errors import CrmkitError
 from .i18n import register, t
@@ -69,7 +69,7 @@ def activity(as_of) -> Query:
 
 
 @contextmanager
-def snapshot(con: duckdb.DuckDBPyConnection, as_of):
+def snapshot(con: Connection, as_of):
     """Compute the member activity as of ``as_of`` once, for many analyses of that date.
 
     Inside the ``with`` block every crmkit analysis on ``con`` for this ``as_of``
@@ -236,7 +236,7 @@ def stages_query(as_of, windows: Windows | Mapping | None = None) -> Query:
     return activity(as_of) + Query(_STAGE_CTES, Windows.of(windows).params())
 
 
-def stages(con: duckdb.DuckDBPyConnection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
+def stages(con: Connection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
     """Lifecycle stage of every member as of ``as_of``.
 
     Stages, checked in this order (windows in days, see :class:`Windows`):
@@ -256,7 +256,7 @@ SELECT member_id, lifecycle_stage, join_date, first_purchase, last_purchase, rec
 FROM stages ORDER BY member_id""")
 
 
-def stage_summary(con: duckdb.DuckDBPyConnection, as_of, windows: Windows | Mapping | None = None,
+def stage_summary(con: Connection, as_of, windows: Windows | Mapping | None = None,
                   by: str | None = None) -> pd.DataFrame:
     """Members per lifecycle stage (all stages, zeros included), optionally per store, region or channel."""
     col = _group_column(by)
@@ -271,7 +271,7 @@ GROUP BY g.grp, k.lifecycle_stage, k.pos ORDER BY g.grp NULLS LAST, k.pos""")
     return _finish_groups(out, by)
 
 
-def funnel(con: duckdb.DuckDBPyConnection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
+def funnel(con: Connection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
     """The member funnel as of ``as_of``: registered → bought → bought again → still active.
 
     Each step is a subset of the one before: ``purchased`` have at least one purchase
@@ -388,7 +388,7 @@ ASOF LEFT JOIN lapse_level l ON l.grp IS NOT DISTINCT FROM g.grp AND g.month >= 
 ORDER BY g.grp, g.month"""
 
 
-def monthly_metrics(con: duckdb.DuckDBPyConnection, as_of, *, months: int = 12, by: str | None = None,
+def monthly_metrics(con: Connection, as_of, *, months: int = 12, by: str | None = None,
                     windows: Windows | Mapping | None = None) -> pd.DataFrame:
     """Monthly funnel metrics for the last ``months`` complete calendar months up to ``as_of``.
 

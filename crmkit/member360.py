@@ -16,9 +16,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import duckdb
 import pandas as pd
 
+from .engine.store import Connection
 from . import engine, privacy
 from .affinity import preferred_categories
 from .audience import attributes_query
@@ -71,7 +71,7 @@ def _one(con, sql: str, params: dict) -> dict | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
-def member_360(con: duckdb.DuckDBPyConnection, member_id: str, as_of, *, tiers=None,
+def member_360(con: Connection, member_id: str, as_of, *, tiers=None,
                windows: Windows | Mapping | None = None, recent: int = 10) -> Member360:
     """The profile of ``member_id`` as of ``as_of``.
 

@@ -70,14 +70,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 
 from . import __version__
 from .errors import CrmkitError
 from .i18n import LANGS
 from .progress import Progress
 from .currency import store_currency
-from .store import connect, snapshot
+from .engine.store import Connection, connect, snapshot
 from .text import display_width, pad
 
 #: The report notebooks, in the order they run and are listed.
@@ -381,7 +380,7 @@ def score_snapshot_copy(snap: Path, as_of: str, wanted: list[dict], bar: Progres
     return origin
 
 
-def notebook_scores(con: duckdb.DuckDBPyConnection, as_of: str, params: dict | None,
+def notebook_scores(con: Connection, as_of: str, params: dict | None,
                     origin: dict[str, str]) -> dict | None:
     """The manifest's ``scores`` of a notebook: the run it reads and where it came from.
 
@@ -400,7 +399,7 @@ def notebook_scores(con: duckdb.DuckDBPyConnection, as_of: str, params: dict | N
 
 # ------------------------------------------------------------------ data fingerprint
 
-def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+def data_fingerprint(con: Connection) -> str:
     """sha256 over the row count of every table plus the span and sum of transactions.
 
     Cheap (counts and aggregates run in DuckDB) and changes whenever data is
@@ -452,7 +451,7 @@ class NotebookRun:
                 "parameters": self.parameters}
 
 
-def _campaign_review_subject(con: duckdb.DuckDBPyConnection, parameters: dict) -> str | None:
+def _campaign_review_subject(con: Connection, parameters: dict) -> str | None:
     from .dashboard.campaign import campaign_skip_reason
 
     return campaign_skip_reason(con, parameters["as_of"], parameters.get("campaign_id"))
@@ -463,7 +462,7 @@ def _campaign_review_subject(con: duckdb.DuckDBPyConnection, parameters: dict) -
 SKIP_RULES = {"campaign_review": _campaign_review_subject}
 
 
-def skip_reason(con: duckdb.DuckDBPyConnection, name: str, parameters: dict) -> str | None:
+def skip_reason(con: Connection, name: str, parameters: dict) -> str | None:
     """Why notebook ``name`` has nothing to report on with ``parameters`` (:data:`SKIP_RULES`), or None."""
     rule = SKIP_RULES.get(name)
     return rule(con, parameters) if rule is not None else None

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from . import engine
 from .engine import Query, as_date, table_columns
+from .engine.store import Connection
 from .errors import CrmkitError
 
 __all__ = ["PERIODS", "as_date", "calibration_holdout", "compress", "period_days", "purchase_days",
@@ -45,7 +45,7 @@ def period_days(period: str) -> float:
         raise CrmkitError(f"period must be 'D' (days) or 'W' (weeks = days / 7), not {period!r}.") from None
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> frozenset[str]:
+def _columns(con: Connection, table: str) -> frozenset[str]:
     """The columns of ``table``, or one clear error when it cannot hold an RFM summary."""
     cols = table_columns(con, table)
     if not cols:
@@ -74,7 +74,7 @@ def summary_query(as_of, *, period: str = "W", since=None, table: str = "transac
     return q + Query({f"rfm_summary{suffix}": _SUMMARY.format(s=suffix)}, {"scale": period_days(period)})
 
 
-def rfm_summary(con: duckdb.DuckDBPyConnection, as_of, *, period: str = "W", since=None,
+def rfm_summary(con: Connection, as_of, *, period: str = "W", since=None,
                 table: str = "transactions") -> pd.DataFrame:
     """One row per member with a purchase day on or before ``as_of``.
 
@@ -101,7 +101,7 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, as_of, *, period: str = "W", sin
     return out
 
 
-def calibration_holdout(con: duckdb.DuckDBPyConnection, calibration_end, observation_end, *,
+def calibration_holdout(con: Connection, calibration_end, observation_end, *,
                         period: str = "W", table: str = "transactions") -> pd.DataFrame:
     """Calibration summary up to ``calibration_end`` and what followed up to ``observation_end``.
 
@@ -139,14 +139,14 @@ ORDER BY c.member_id""")  # member order: folds and samples drawn from it are re
     return out
 
 
-def purchase_days(con: duckdb.DuckDBPyConnection, member_id: str, as_of, *,
+def purchase_days(con: Connection, member_id: str, as_of, *,
                   table: str = "transactions") -> pd.DataFrame:
     """One member's purchase days up to ``as_of``: ``day, value`` (net yuan) and ``n_orders`` (purchases)."""
     q = engine.purchase_days(as_of, member=str(member_id), table=table, columns=_columns(con, table))
     return q.execute(con, "SELECT day, value, purchases AS n_orders FROM purchase_days ORDER BY day").df()
 
 
-def purchase_timeline(con: duckdb.DuckDBPyConnection, cohort_end, observation_end, *,
+def purchase_timeline(con: Connection, cohort_end, observation_end, *,
                       table: str = "transactions") -> pd.DataFrame:
     """Daily first and repeat purchases of the members whose first purchase is on or before ``cohort_end``.
 

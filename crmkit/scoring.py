@@ -30,7 +30,6 @@ import datetime as dt
 import warnings
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -44,12 +43,13 @@ from .currency import fmt_money
 from .errors import CrmkitError
 from .i18n import register, t
 from .engine import Query
+from .engine.store import Connection, transaction
 from .lifecycle import Windows, stage_sql
 from .progress import Progress
+from .text import fmt_pct
 from .rfm import as_date, period_days
 from .schema import MEMBER_SCORES
 from .segments import score_sql, segment_params, segment_sql
-from .store import transaction
 from .tiers import TierRules
 
 #: CLV horizon, in days.
@@ -74,11 +74,6 @@ register({
     "score.bands_relative": ("（按排名切分：风险最高的 {top}、其后 {middle}、其余）",
                              " (cut by rank: the riskiest {top}, the next {middle}, the rest)"),
 })
-
-
-def _pct(x: float, decimals: int = 1) -> str:
-    """A share in per cent as :func:`crmkit.viz.fmt_pct` writes it (here without importing matplotlib)."""
-    return "–" if x is None or x != x else f"{x * 100:.{decimals}f}%"
 
 
 @dataclass(frozen=True)
@@ -119,8 +114,8 @@ class Scores:
 
     def value_note(self, lang: str = "zh") -> str:
         """Two sentences: what the CLV figures are (margin, not sales, discounted) and what their interval covers."""
-        return (t("score.value_basis", lang).format(margin=_pct(self.margin, 0),
-                                                    rate=_pct(self.discount_rate, 0))
+        return (t("score.value_basis", lang).format(margin=fmt_pct(self.margin, 0),
+                                                    rate=fmt_pct(self.discount_rate, 0))
                 + ("" if lang == "zh" else " ") + interval_note(lang, self.interval))
 
     def band_note(self, lang: str = "zh") -> str:
@@ -128,7 +123,7 @@ class Scores:
         note = (t("score.churn_window", lang).format(days=self.churn.window_days) + "; "
                 + t("score.bands", lang).format(**band_ranges(self.thresholds)))
         if self.relative_bands:
-            top, middle = (_pct(v, 0) for v in DEFAULT_BAND_SHARES)
+            top, middle = (fmt_pct(v, 0) for v in DEFAULT_BAND_SHARES)
             note += t("score.bands_relative", lang).format(top=top, middle=middle)
         return note
 
@@ -137,7 +132,7 @@ class Scores:
         churn = self.churn
         lines = [f"{self.as_of}: {len(self.table):,} {t('score.members', lang)}", churn.method_note(lang)]
         lines.append(self.band_note(lang))
-        lines += [f"  {row.label}: {row.members:,} ({_pct(row.share)})"
+        lines += [f"  {row.label}: {row.members:,} ({fmt_pct(row.share)})"
                   for row in self.band_counts(lang).itertuples()]
         tot = self.total_clv
         lines.append(f"{t('score.total_clv', lang)} ({t('score.horizon', lang)} {self.horizon_days} "
@@ -176,7 +171,7 @@ FROM member_scored ORDER BY member_id"""
     return q, select
 
 
-def member_rows(con: duckdb.DuckDBPyConnection, as_of, *, period: str = "W", recent_days: int = RECENT_DAYS,
+def member_rows(con: Connection, as_of, *, period: str = "W", recent_days: int = RECENT_DAYS,
                 windows: Windows | None = None, rules: TierRules | None = None) -> pa.Table:
     """Everything per member that is not a model output, in one engine query, sorted by member_id.
 
@@ -201,7 +196,7 @@ def _column(rows: pa.Table, name: str):
     return col.to_numpy()
 
 
-def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd", period: str = "W",
+def score_members(con: Connection, as_of, *, model: str = "bgnbd", period: str = "W",
                   horizon_days: int = DEFAULT_HORIZON_DAYS, discount_rate: float = DEFAULT_DISCOUNT_RATE,
                   margin: float = DEFAULT_MARGIN, churn_days: int = DEFAULT_WINDOW_DAYS,
                   interval: float = 0.9, thresholds: tuple[float, float] | None = None,
@@ -256,7 +251,7 @@ def score_members(con: duckdb.DuckDBPyConnection, as_of, *, model: str = "bgnbd"
                   margin, discount_rate)
 
 
-def write_scores(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:
+def write_scores(con: Connection, table: pd.DataFrame) -> int:
     """Store a score table in ``member_scores``, replacing the rows of its as_of dates; returns rows written."""
     con.register("_crmkit_scores", table)
     try:

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from .engine.store import Connection
 from .i18n import register, t
 from .lifecycle import Query, activity
 
@@ -122,7 +122,7 @@ def rfm_query(as_of) -> Query:
     return activity(as_of) + Query(_RFM, segment_params())
 
 
-def rfm_scores(con: duckdb.DuckDBPyConnection, as_of) -> pd.DataFrame:
+def rfm_scores(con: Connection, as_of) -> pd.DataFrame:
     """RFM quintile scores and segment of every member who has bought up to ``as_of``.
 
     Members who never bought are not scored (no row).
@@ -139,7 +139,7 @@ SELECT member_id, rfm_r, rfm_f, rfm_m, rfm_segment, recency_days, frequency, mon
 FROM rfm_segments ORDER BY member_id""")
 
 
-def segment_summary(con: duckdb.DuckDBPyConnection, as_of) -> pd.DataFrame:
+def segment_summary(con: Connection, as_of) -> pd.DataFrame:
     """Size and net revenue of each RFM segment as of ``as_of``, all eleven in :data:`SEGMENTS` order.
 
     ``revenue`` is the segment's net spend over all history up to ``as_of`` (yuan);
@@ -176,7 +176,7 @@ def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str, ord
             .rename_axis(index=f"{column} before", columns=f"{column} after"))
 
 
-def segment_migration(con: duckdb.DuckDBPyConnection, date_from, date_to) -> pd.DataFrame:
+def segment_migration(con: Connection, date_from, date_to) -> pd.DataFrame:
     """Members by RFM segment on ``date_from`` (rows) and ``date_to`` (columns).
 
     Buyers at ``date_to`` who had not bought by ``date_from`` are in the row

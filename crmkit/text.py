@@ -5,6 +5,10 @@ Korean, full-width digits and punctuation) two columns wide and combining
 marks zero wide, so ``len`` misaligns any column that holds Chinese (file
 names, labels). :func:`display_width` counts columns as the terminal does
 (Unicode East Asian Width); :func:`pad` and :func:`text_table` align by it.
+
+The number formats of the house style (shares, percentage points, p-values,
+counts) live here too, light enough for the console and the CLI;
+:mod:`crmkit.viz` re-exports them for the charts and notebooks.
 """
 from __future__ import annotations
 
@@ -43,3 +47,30 @@ def text_table(rows: list[list[str]] | list[tuple[str, ...]], right: set[int] | 
     if rule:
         lines.insert(1, sep.join("-" * w for w in widths))
     return lines
+
+
+def fmt_pct(x: float, decimals: int = 1) -> str:
+    if x is None or x != x:
+        return "–"
+    return f"{x * 100:.{decimals}f}%"
+
+
+def fmt_pp(x: float, decimals: int = 1) -> str:
+    """``0.037`` → ``3.7 pp``: a difference of two rates, in percentage points."""
+    if x is None or x != x:
+        return "–"
+    return f"{x * 100:.{decimals}f} pp"
+
+
+def fmt_p_value(p: float | None) -> str:
+    """``4.4e-16`` → ``< 0.001``, ``0.0614`` → ``0.061``: a p-value as people read it."""
+    if p is None or p != p:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_int(x: float) -> str:
+    """``1234567`` → ``1,234,567`` (counts of members, orders...)."""
+    if x is None or x != x:
+        return "–"
+    return f"{x:,.0f}"

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import yaml
 
+from .engine.store import Connection
 from .errors import CrmkitError
 from .i18n import register, t
 from .lifecycle import Query, activity
@@ -147,7 +147,7 @@ def tier_label(tier: str, lang: str = "zh") -> str:
     return t(f"tier.{tier}", lang)
 
 
-def assign_tiers(con: duckdb.DuckDBPyConnection, as_of, rules=None) -> pd.DataFrame:
+def assign_tiers(con: Connection, as_of, rules=None) -> pd.DataFrame:
     """The tier of every member as of ``as_of`` under ``rules`` (default: ``crmkit/tiers.yaml``).
 
     Returns
@@ -161,7 +161,7 @@ def assign_tiers(con: duckdb.DuckDBPyConnection, as_of, rules=None) -> pd.DataFr
 SELECT member_id, tier, tier_rank, annual_spend, spend_to_next_tier FROM tiers ORDER BY member_id""")
 
 
-def tier_summary(con: duckdb.DuckDBPyConnection, as_of, rules=None) -> pd.DataFrame:
+def tier_summary(con: Connection, as_of, rules=None) -> pd.DataFrame:
     """Members, share of members and annual spend (money) per tier, lowest tier first."""
     r = TierRules.load(rules)
     out = r.query(as_of).df(con, """
@@ -173,7 +173,7 @@ FROM tiers GROUP BY tier""").set_index("tier").reindex(list(r.names))
     return out.rename_axis("tier").reset_index()
 
 
-def tier_migration(con: duckdb.DuckDBPyConnection, date_from, date_to, rules=None) -> pd.DataFrame:
+def tier_migration(con: Connection, date_from, date_to, rules=None) -> pd.DataFrame:
     """Members by tier on ``date_from`` (rows) and ``date_to`` (columns).
 
     Members who had not joined by ``date_from`` are in the row ``"(not a member)"``.

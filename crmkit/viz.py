@@ -20,6 +20,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from .currency import fmt_money  # noqa: E402,F401  (part of the house style: viz.fmt_money)
+from .text import fmt_int, fmt_p_value, fmt_pct, fmt_pp  # noqa: E402,F401  (and viz.fmt_pct ...)
 
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 PALETTE = ["#1f4e79", "#e07b39", "#3a9e6f", "#c0392b", "#7f5fa8", "#8c8c8c", "#d4a017", "#2a9fd6"]
@@ -65,33 +66,6 @@ def apply_style() -> str | None:
 #: The former name of :func:`fmt_money` (an amount in the current currency, :mod:`crmkit.currency`),
 #: from when every store was in yuan; notebooks written then still call it.
 fmt_yuan = fmt_money
-
-
-def fmt_pct(x: float, decimals: int = 1) -> str:
-    if x is None or x != x:
-        return "–"
-    return f"{x * 100:.{decimals}f}%"
-
-
-def fmt_pp(x: float, decimals: int = 1) -> str:
-    """``0.037`` → ``3.7 pp``: a difference of two rates, in percentage points."""
-    if x is None or x != x:
-        return "–"
-    return f"{x * 100:.{decimals}f} pp"
-
-
-def fmt_p_value(p: float | None) -> str:
-    """``4.4e-16`` → ``< 0.001``, ``0.0614`` → ``0.061``: a p-value as people read it."""
-    if p is None or p != p:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def fmt_int(x: float) -> str:
-    """``1234567`` → ``1,234,567`` (counts of members, orders...)."""
-    if x is None or x != x:
-        return "–"
-    return f"{x:,.0f}"
 
 
 money_formatter = FuncFormatter(lambda x, _pos: fmt_money(x))

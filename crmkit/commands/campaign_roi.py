@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..campaigns import measure
-    from ..store import open_source
+    from ..engine.store import open_source
 
     con = open_source(args.source)
     try:

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..clv import MODELS, fit_with_fallback
     from ..rfm import as_date, compress, rfm_summary
-    from ..store import open_source
+    from ..engine.store import open_source
 
     progress = Progress("crmkit fit", enabled=not args.quiet)
     con = open_source(args.source)

@@ -7,11 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import currency
 from ..errors import CrmkitError, InputError
 from ..i18n import LANGS
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from ..engine.store import Connection
 
 HELP = "score every member: p_alive, CLV with interval, churn risk, RFM, stage, tier"
 
@@ -91,18 +95,17 @@ def _write(table, path: Path) -> None:
         raise InputError(f"cannot write the scores ({err.strerror or type(err).__name__}).", path=str(path)) from err
 
 
-def _is_store(con: duckdb.DuckDBPyConnection) -> bool:
+def _is_store(con: Connection) -> bool:
     """True when ``con`` is a store file (not the in-memory view over a transactions file)."""
     return con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
                        ).fetchone()[0] is not None
 
 
 def run(args: argparse.Namespace) -> int:
-    import duckdb
-
     from ..engine.snapshots import record_run
+    from ..engine.store import DataError
     from ..scoring import score_members
-    from ..store import open_source
+    from ..engine.store import open_source
 
     _check(args)
     run = None
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             result = score_members(con, args.as_of, model=args.model, horizon_days=args.horizon_days,
                                    discount_rate=args.discount_rate, margin=args.margin,
                                    churn_days=args.churn_days, progress=progress)
-        except duckdb.DataError as err:  # a bad value in the file surfaces when the engine reads it
+        except DataError as err:  # a bad value in the file surfaces when the engine reads it
             raise InputError(f"cannot score it ({str(err).splitlines()[0]}).", path=args.source) from err
         if store:  # a score snapshot: reports and audiences of this date and data reuse it
             run = record_run(con, result, dict(model=args.model, horizon_days=args.horizon_days,
@@ -148,7 +151,7 @@ def _summary_json(result, money: currency.Currency, notes: list[str], run=None) 
             "warnings": notes, "score_run": run.to_dict() if run is not None else None}
 
 
-def _data_checks(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> list[str]:
+def _data_checks(con: Connection, args: argparse.Namespace) -> list[str]:
     """Refuse what cannot be scored, in one sentence; return the warnings to print (:mod:`crmkit.checks`).
 
     An as-of before the first purchase (or data without purchases) and data

@@ -9,9 +9,9 @@ import datetime as dt
 import html
 from collections.abc import Callable
 
-import duckdb
 import pandas as pd
 
+from ..engine.store import CatalogError, Connection
 from .. import campaigns, viz
 from ..errors import CrmkitError
 from ..i18n import register, t
@@ -110,7 +110,7 @@ def verdict_html(result: dict, lang: str = "zh") -> str:
             + (f"<p><b>{html.escape(t('campaign.warnings', lang))}</b></p><ul>{warnings}</ul>" if warnings else ""))
 
 
-def choose_campaign(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str | None = None) -> str:
+def choose_campaign(con: Connection, as_of, campaign_id: str | None = None) -> str:
     """``campaign_id`` when given, else the campaign that ended last on or before ``as_of`` (ties: highest id)."""
     if campaign_id not in (None, ""):
         return str(campaign_id)
@@ -121,7 +121,7 @@ def choose_campaign(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str | No
     return row[0]
 
 
-def campaign_skip_reason(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str | None = None) -> str | None:
+def campaign_skip_reason(con: Connection, as_of, campaign_id: str | None = None) -> str | None:
     """Why there is no campaign to review as of ``as_of``, in one sentence; None when there is one.
 
     A named ``campaign_id`` is always reviewed (an unknown one fails loudly in
@@ -136,7 +136,7 @@ def campaign_skip_reason(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str
     try:
         total, ended, first_end = con.execute(
             'SELECT count(*), count(*) FILTER (WHERE "end" <= $d), min("end") FROM campaigns', {"d": d}).fetchone()
-    except duckdb.CatalogException:  # a store without the campaigns table
+    except CatalogError:  # a store without the campaigns table
         total, ended, first_end = 0, 0, None
     if total == 0:
         return "the store holds no campaigns, so there is no campaign to review."
@@ -147,14 +147,14 @@ def campaign_skip_reason(con: duckdb.DuckDBPyConnection, as_of, campaign_id: str
     return None
 
 
-def campaigns_ended(con: duckdb.DuckDBPyConnection, start, end) -> list[str]:
+def campaigns_ended(con: Connection, start, end) -> list[str]:
     """Ids of the campaigns whose end date is within ``start``..``end``, by end date."""
     return [r[0] for r in con.execute(
         'SELECT campaign_id FROM campaigns WHERE "end" BETWEEN $s AND $e ORDER BY "end", campaign_id',
         {"s": as_date(start, "start"), "e": as_date(end, "end")}).fetchall()]
 
 
-def campaign_overview(con: duckdb.DuckDBPyConnection, start, end, lang: str = "zh") -> pd.DataFrame:
+def campaign_overview(con: Connection, start, end, lang: str = "zh") -> pd.DataFrame:
     """Each campaign that ended within ``start``..``end``, measured: verdict, incremental margin, ROI (95%)."""
     results = [campaigns.measure(con, cid).to_dict(lang) for cid in campaigns_ended(con, start, end)]
     rows = [(r["campaign_id"], r["name"] or "–", r["verdict_label"] or "–",

@@ -9,12 +9,11 @@ import datetime as dt
 import html
 from pathlib import Path
 
-import duckdb
 
 from .. import __version__, currency, engine, viz
 from ..i18n import register, t
 from ..lifecycle import as_date
-from ..store import connect
+from ..engine.store import Connection, connect
 from .tables import column_label, show_html
 
 PERIODS = engine.PERIODS
@@ -99,7 +98,7 @@ def store_path(db) -> Path:
     return in_project if in_project.exists() else path
 
 
-def open_store(db) -> duckdb.DuckDBPyConnection:
+def open_store(db) -> Connection:
     """The store of :func:`store_path`, read-only (reports never write).
 
     Its currency becomes the current one (:func:`crmkit.currency.use_store`),
@@ -112,7 +111,7 @@ def open_store(db) -> duckdb.DuckDBPyConnection:
 
 # ------------------------------------------------------------------ report header
 
-def data_span(con: duckdb.DuckDBPyConnection, as_of) -> dict:
+def data_span(con: Connection, as_of) -> dict:
     """Members, purchases and first / last order day in the store up to ``as_of`` (one SQL pass).
 
     ``orders`` counts purchases (:mod:`crmkit.engine.activity`: an order cancelled in full by
@@ -157,7 +156,7 @@ def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tupl
             f"{html.escape(t('report.generated', lang).format(at=at, version=__version__))}</p>")
 
 
-def header(con: duckdb.DuckDBPyConnection, title_key: str, as_of, lang: str = "zh", *,
+def header(con: Connection, title_key: str, as_of, lang: str = "zh", *,
            period: tuple | None = None, value: bool = False, score_run=False, **filters) -> None:
     """Display the title block of a report (see :func:`header_html`) and the data warnings under it.
 

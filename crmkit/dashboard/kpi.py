@@ -1,12 +1,12 @@
 """KPI views: this period against its matched comparison window, growth by month, region and store rankings."""
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from .. import kpis as kpi_tables
 from .. import lifecycle, viz
 from ..engine import Comparison
+from ..engine.store import Connection
 from ..errors import CrmkitError
 from ..i18n import register, t
 from .header import unit_filter
@@ -134,7 +134,7 @@ GROWTH_COLUMNS = ("month", "new_members", "first_purchase_rate", "buyers", "rete
                   "next_month_repurchase_rate", "repurchase_cycle_days", "winback_rate")
 
 
-def monthly_growth(con: duckdb.DuckDBPyConnection, as_of, *, months: int = 12, region: str | None = None,
+def monthly_growth(con: Connection, as_of, *, months: int = 12, region: str | None = None,
                    store_id: str | None = None) -> pd.DataFrame:
     """:func:`crmkit.lifecycle.monthly_metrics` for the whole chain, one home region or one home store."""
     by, value = unit_filter(region, store_id)

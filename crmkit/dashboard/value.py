@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import html
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from ..engine.store import Connection
 from .. import viz
 from ..i18n import register, t
 from .tables import show_html, show_table
@@ -92,7 +92,7 @@ def fit_note(model, lang: str = "zh") -> str | None:
     return note or None
 
 
-def show_validation(con: duckdb.DuckDBPyConnection, as_of, holdout_days: int, model: str = "bgnbd",
+def show_validation(con: Connection, as_of, holdout_days: int, model: str = "bgnbd",
                     lang: str = "zh") -> None:
     """The model's validation on a holdout period: tracking, holdout by frequency, the models compared.
 
@@ -147,7 +147,7 @@ def show_band_counts(scores, lang: str = "zh") -> None:
                columns=["churn_band_range", "members", "share"])
 
 
-def score_run(con: duckdb.DuckDBPyConnection, as_of, **params):
+def score_run(con: Connection, as_of, **params):
     """The score snapshot a report reads: the newest run of ``as_of`` with these scoring ``params``
     (:func:`crmkit.engine.snapshots.settings`) and the store's data, or None when none matches."""
     from ..engine.snapshots import latest_run
@@ -155,7 +155,7 @@ def score_run(con: duckdb.DuckDBPyConnection, as_of, **params):
     return latest_run(con, as_of, params)
 
 
-def report_scores(con: duckdb.DuckDBPyConnection, as_of, run, **params):
+def report_scores(con: Connection, as_of, run, **params):
     """The :class:`crmkit.scoring.Scores` of ``run`` (:func:`score_run`), or, when it is None, scored now.
 
     Scored now, they are this report's only: a report reads the store
@@ -170,7 +170,7 @@ def report_scores(con: duckdb.DuckDBPyConnection, as_of, run, **params):
     return stored if stored is not None else score_members(con, as_of, **settings(**params))
 
 
-def use_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> None:
+def use_scores(con: Connection, scores: pd.DataFrame) -> None:
     """Let queries on ``con`` see ``scores`` as ``member_scores`` (a temporary view; the store is not written).
 
     Reports read the scores of their own horizon and discount rate

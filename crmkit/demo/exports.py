@@ -10,9 +10,10 @@ import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from ..engine.store import Connection, scratch
 
 DAY0 = np.datetime64("2024-07-01T00:00:00")
 
@@ -39,7 +40,7 @@ class Writer:
 
     def __init__(self, out_dir: Path, rng: np.random.Generator):
         self.out_dir, self.rng = out_dir, rng
-        self.con = duckdb.connect()
+        self.con = scratch()
         self.bad_rows: list[dict] = []
         self.rows: dict[str, int] = {}
 
@@ -85,7 +86,7 @@ class Writer:
                 path.write_bytes((codecs.BOM_UTF8 if bom else b"") + text.encode(encoding))
 
 
-def _write_xlsx(path: Path, result: duckdb.DuckDBPyConnection) -> None:
+def _write_xlsx(path: Path, result: Connection) -> None:
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from ..store import fetch_df
+from .store import fetch_df
 
 
 class StoreRelation(str):

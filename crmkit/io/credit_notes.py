@@ -37,7 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
+from ..engine.store import Connection
+
 
 #: How far back, in days before the credit note, the reversed order may lie.
 WINDOW_DAYS = 90
@@ -74,7 +75,7 @@ _CREDIT_LINES = """
                       AND s.txn_type = 'sale')"""
 
 
-def link(con: duckdb.DuckDBPyConnection) -> CreditNotes:
+def link(con: Connection) -> CreditNotes:
     """Link every unlinked credit-note line of the store to the sale line it reverses (see the module)."""
     con.execute("ALTER TABLE transactions ADD COLUMN IF NOT EXISTS ref_order_id VARCHAR")
     out = CreditNotes()

@@ -44,12 +44,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..engine.store import Connection
 from ..schema import TABLES
 from . import validate
 from .kinds import IDENTITY_SOURCES, KINDS, Mapping, map_columns
@@ -83,12 +83,12 @@ class Resolution:
     merged_members: int = 0
 
 
-def create_record_tables(con: duckdb.DuckDBPyConnection) -> None:
+def create_record_tables(con: Connection) -> None:
     for sql in RECORDS_SQL:
         con.execute(sql)
 
 
-def resolve(con: duckdb.DuckDBPyConnection) -> Resolution:
+def resolve(con: Connection) -> Resolution:
     """Resolve ``crmkit_records``/``crmkit_links`` into ``members`` and ``member_identities``; empty them."""
     n = scalar(con, "SELECT count(*) FROM crmkit_records")
     if n == 0:
@@ -109,7 +109,7 @@ def resolve(con: duckdb.DuckDBPyConnection) -> Resolution:
     return Resolution(records=n, members=members, new_members=new, merged_members=merged)
 
 
-def _touched_identities(con: duckdb.DuckDBPyConnection) -> None:
+def _touched_identities(con: Connection) -> None:
     """Existing identities sharing an id or a phone with the new records."""
     con.execute("""
         CREATE TEMP TABLE crmkit_old AS
@@ -120,7 +120,7 @@ def _touched_identities(con: duckdb.DuckDBPyConnection) -> None:
            OR i.member_id IN (SELECT source_id FROM crmkit_records WHERE source = 'member_id')""")
 
 
-def _components(con: duckdb.DuckDBPyConnection) -> None:
+def _components(con: Connection) -> None:
     """``crmkit_rec_comp`` (rec, comp) and ``crmkit_member_comp`` (member_id, comp): the connected components.
 
     Nodes are numbered identities, then phones, then existing members; edges join each record's own
@@ -172,7 +172,7 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {table}")
 
 
-def _assign_member_ids(con: duckdb.DuckDBPyConnection) -> int:
+def _assign_member_ids(con: Connection) -> int:
     """Member id of every component and of every record; returns the number of merged-away members."""
     con.execute("""
         CREATE TEMP TABLE crmkit_existing AS
@@ -202,7 +202,7 @@ def _assign_member_ids(con: duckdb.DuckDBPyConnection) -> int:
     return scalar(con, "SELECT count(*) FROM crmkit_merge")
 
 
-def _merge_members(con: duckdb.DuckDBPyConnection) -> None:
+def _merge_members(con: Connection) -> None:
     """Move everything of each merged-away member to the member it was merged into."""
     for table in TABLES.values():
         if "member_id" not in table.names or table.name == "members":
@@ -223,7 +223,7 @@ def _merge_members(con: duckdb.DuckDBPyConnection) -> None:
                     f'WHERE "{name}".member_id = g.old')
 
 
-def _write_identities(con: duckdb.DuckDBPyConnection) -> None:
+def _write_identities(con: Connection) -> None:
     """Insert new identities; refresh the phone of identities seen again as records."""
     con.execute("""
         CREATE TEMP TABLE crmkit_ident AS
@@ -248,7 +248,7 @@ def _write_identities(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE crmkit_ident")
 
 
-def _write_members(con: duckdb.DuckDBPyConnection) -> int:
+def _write_members(con: Connection) -> int:
     """Rebuild the member rows of every member the records touched; returns how many are new.
 
     Candidates are ranked by ``k``: the existing member rows first (the kept id's before the merged ones),

@@ -55,7 +55,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 
 from .. import privacy
 from ..checks import AmountOutliers, amount_outliers
@@ -63,7 +62,7 @@ from ..currency import DEFAULT as DEFAULT_CURRENCY, get as get_currency, record 
 from ..errors import InputError
 from ..progress import Progress
 from ..schema import CHANNELS, TABLES
-from ..store import connect, default_db_path, transaction
+from ..engine.store import Connection, connect, default_db_path, scratch, transaction
 from . import credit_notes, identity, quarantine, readers, validate
 from .kinds import DERIVE_KIND, IDENTITY_SOURCES, KINDS, Kind, Mapping, all_field_names, normalize_header, recognise
 from .sql import ident, scalar
@@ -162,7 +161,7 @@ class _Planned:
     contacts: dict[str, int] = field(default_factory=dict)
 
 
-def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
+def load_files(con_or_db: Connection | str | os.PathLike | None,
                paths: list[str | os.PathLike] | str | os.PathLike, kind: str | None = None,
                column_map: dict[str, str] | None = None, encoding: str | None = None,
                derive_members: bool = False, progress: bool = True,
@@ -213,10 +212,10 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
     if currency:  # an unknown code is refused before anything is read
         get_currency(currency)
     if date_format:  # refused before anything is read
-        with duckdb.connect() as scratch:
-            validate.declared_formats(scratch, date_format)
+        with scratch() as checker:
+            validate.declared_formats(checker, date_format)
     plan = _plan(paths, kind, column_map or {}, encoding, derive_members, report, derive_amount)
-    own = not isinstance(con_or_db, duckdb.DuckDBPyConnection)
+    own = not isinstance(con_or_db, Connection)
     con = (_scratch_copy(con_or_db) if dry_run else connect(con_or_db)) if own else con_or_db
     report.dry_run = dry_run
     try:
@@ -237,27 +236,27 @@ def load_files(con_or_db: duckdb.DuckDBPyConnection | str | os.PathLike | None,
 PREVIEW_ROWS = 5
 
 
-def _scratch_copy(db: str | os.PathLike | None) -> duckdb.DuckDBPyConnection:
+def _scratch_copy(db: str | os.PathLike | None) -> Connection:
     """An in-memory store holding a copy of the store at ``db`` (empty when there is none), for a dry run.
 
     The store is opened read-only: a writer that holds it gets the sentence of :func:`crmkit.store.connect`.
     """
-    scratch = connect(":memory:")
+    copy = connect(":memory:")
     path = Path(db) if db is not None else default_db_path()
     if path.exists():
         connect(path, read_only=True, create=False).close()  # one sentence when a writer holds the store
-        scratch.execute("ATTACH ? AS crmkit_store (READ_ONLY)", [str(path)])
-        present = {t for t, in scratch.execute("SELECT table_name FROM duckdb_tables() "
-                                               "WHERE database_name = 'crmkit_store'").fetchall()}
+        copy.execute("ATTACH ? AS crmkit_store (READ_ONLY)", [str(path)])
+        present = {t for t, in copy.execute("SELECT table_name FROM duckdb_tables() "
+                                            "WHERE database_name = 'crmkit_store'").fetchall()}
         for name in TABLES:
             if name in present:
-                scratch.execute(f'INSERT INTO memory."{name}" BY NAME SELECT * FROM crmkit_store."{name}"')
-        scratch.execute("DETACH crmkit_store")
-    return scratch
+                copy.execute(f'INSERT INTO memory."{name}" BY NAME SELECT * FROM crmkit_store."{name}"')
+        copy.execute("DETACH crmkit_store")
+    return copy
 
 
 @contextmanager
-def _rolled_back(con: duckdb.DuckDBPyConnection):
+def _rolled_back(con: Connection):
     """A transaction that is always rolled back: a dry run writes nothing."""
     con.execute("BEGIN TRANSACTION")
     try:
@@ -339,7 +338,7 @@ def _sha256(path: Path) -> str:
 class _Loader:
     """One load inside one transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, report: LoadReport, now: dt.datetime, prog: Progress,
+    def __init__(self, con: Connection, report: LoadReport, now: dt.datetime, prog: Progress,
                  date_format: str | None = None, preview: int = 0):
         self.con, self.report, self.now, self.prog = con, report, now, prog
         self.date_format = date_format

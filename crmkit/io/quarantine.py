@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-import duckdb
 import pyarrow as pa
 
+from ..engine.store import Connection
 from .kinds import KINDS, Mapping, normalize_header
 from .sql import ident, scalar
 
@@ -35,7 +35,7 @@ _MACROS = (
 PII_MASKS = {"phone": "crmkit_mask_phone", "name": "crmkit_mask_name", "open_id": "crmkit_mask_id"}
 
 
-def install_masks(con: duckdb.DuckDBPyConnection) -> None:
+def install_masks(con: Connection) -> None:
     for sql in _MACROS:
         con.execute(sql)
 
@@ -82,7 +82,7 @@ def raw_json_sql(headers: list[str], mapping: Mapping) -> str:
     return f"to_json(struct_pack({', '.join(parts)}))"
 
 
-def add_rejected(con: duckdb.DuckDBPyConnection, typed: str, raw: str, headers: list[str], mapping: Mapping,
+def add_rejected(con: Connection, typed: str, raw: str, headers: list[str], mapping: Mapping,
                  source_file: str, loaded_at: dt.datetime) -> int:
     """Copy the rows of ``typed`` with a ``_reason`` into quarantine; returns how many."""
     con.execute(
@@ -93,7 +93,7 @@ def add_rejected(con: duckdb.DuckDBPyConnection, typed: str, raw: str, headers: 
     return scalar(con, f"SELECT count(*) FROM {typed} WHERE _reason IS NOT NULL")
 
 
-def add_malformed(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, str]], headers: list[str],
+def add_malformed(con: Connection, rows: list[tuple[int, str, str]], headers: list[str],
                   mapping: Mapping, source_file: str, loaded_at: dt.datetime) -> int:
     """Quarantine rows the reader could not split into the header's fields.
 

@@ -66,11 +66,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..engine.store import Connection, EngineError, scratch
 from ..errors import InputError
 from .kinds import normalize_header
 from .sql import ident
@@ -168,7 +168,7 @@ def _unique_headers(cells: list) -> list[str]:
     return out
 
 
-def read(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
+def read(con: Connection, source: Source, table: str) -> list[tuple[int, str, str]]:
     """Load every row of ``source`` into DuckDB, as the temporary view ``table`` (drop it with :func:`drop`).
 
     Returns the malformed rows as ``(row, reason, raw line)``; they are not in ``table``.
@@ -342,7 +342,7 @@ def _looks_like_data(fields: list[str], known_headers: set[str]) -> bool:
     return all(_DATA_LIKE.match(f) for f in fields if f.strip()) and any(f.strip() for f in fields)
 
 
-def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
+def _read_text(con: Connection, source: Source, table: str) -> list[tuple[int, str, str]]:
     path = source.path
     data = path.read_bytes()
     data, long_rows = _cut_long_lines(path, data, source.header, source.encoding)
@@ -394,7 +394,7 @@ def _read_text(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> li
                 f"auto_detect=false, header={source.header}, delim=?, quote=?, escape=?, ignore_errors=true, "
                 f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{rejects}_scan')",
                 [str(target), delim, quote, quote])
-        except duckdb.Error as err:
+        except EngineError as err:
             raise InputError(f"cannot be read as delimited text ({_first_line(err)}).", path=str(path)) from None
     bad = con.execute(
         f"SELECT line - {int(source.header)} AS row, any_value(error_type), any_value(csv_line) "
@@ -532,7 +532,7 @@ def _reject_reason(error_type: str, n_fields: int) -> str:
     return f"malformed row: {error_type.lower()}"
 
 
-def _number_rows(con: duckdb.DuckDBPyConnection, table: str, skip: list[int]) -> None:
+def _number_rows(con: Connection, table: str, skip: list[int]) -> None:
     """``{table}``: the rows of ``{table}_read`` with their data row numbers, leaving out the ``skip`` rows.
 
     Rows are numbered in file order. Without rows to skip, ``{table}`` is a view (no copy).
@@ -555,7 +555,7 @@ def _number_rows(con: duckdb.DuckDBPyConnection, table: str, skip: list[int]) ->
     con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {table}_data")
 
 
-def drop(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def drop(con: Connection, table: str) -> None:
     """Drop what :func:`read` created for ``table``: a view over ``{table}_read`` or ``{table}_data``."""
     con.execute(f"DROP VIEW {table}")
     con.execute(f"DROP TABLE IF EXISTS {table}_read")
@@ -851,7 +851,7 @@ def _text_column(values) -> pa.Array:
     return arr.cast(pa.string())
 
 
-def _read_excel(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
+def _read_excel(con: Connection, source: Source, table: str) -> list[tuple[int, str, str]]:
     rows = source.cells[1:]
     source.cells = None
     width = len(source.headers)
@@ -872,18 +872,18 @@ def _read_excel(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> l
 
 def _parquet_columns(path: Path) -> list[str]:
     try:
-        with duckdb.connect() as con:
+        with scratch() as con:
             return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
-    except duckdb.Error as err:
+    except EngineError as err:
         raise InputError(f"cannot be read as Parquet ({_first_line(err)}).", path=str(path)) from None
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, source: Source, table: str) -> list[tuple[int, str, str]]:
+def _read_parquet(con: Connection, source: Source, table: str) -> list[tuple[int, str, str]]:
     cols = ", ".join(f"CAST({ident(h)} AS VARCHAR) AS c{i}" for i, h in enumerate(source.headers))
     try:
         con.execute(f"CREATE TEMP TABLE {table}_data AS SELECT file_row_number + 1 AS _row, {cols} "
                     f"FROM read_parquet(?, file_row_number=true)", [str(source.path)])
-    except duckdb.Error as err:
+    except EngineError as err:
         raise InputError(f"cannot be read as Parquet ({_first_line(err)}).", path=str(source.path)) from None
     con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {table}_data")
     return []

@@ -1,10 +1,10 @@
 """Small SQL helpers shared by the loader's modules."""
 from __future__ import annotations
 
-import duckdb
+from ..engine.store import Connection
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+def scalar(con: Connection, sql: str, params: list | None = None):
     """The single value of a one-row, one-column query (the result is read to its end)."""
     return con.execute(sql, params or []).fetchall()[0][0]
 

@@ -51,8 +51,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-import duckdb
 
+from ..engine.store import Connection, EngineError
 from ..currency import CURRENCIES, marks
 from ..errors import InputError
 from .kinds import DERIVATIONS, VOCABULARIES, Field, Mapping
@@ -157,7 +157,7 @@ def _half_day_sql(name: str, raw: str) -> str:
             f"ELSE {name} END")
 
 
-def decide_dates(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, headers: list[str],
+def decide_dates(con: Connection, mapping: Mapping, raw: str, headers: list[str],
                  now: dt.datetime, path: str, date_format: str | None = None) -> dict[str, DateRule]:
     """The :class:`DateRule` of every date column of a file, by the rule of the module docstring.
 
@@ -236,7 +236,7 @@ def _are(n: int) -> str:
     return "is" if n == 1 else "are"
 
 
-def _ambiguous_example(con: duckdb.DuckDBPyConnection, raw: str, col: str, orders: list[str]) -> str | None:
+def _ambiguous_example(con: Connection, raw: str, col: str, orders: list[str]) -> str | None:
     """A value that the two day orders read as different dates, e.g. 1/2/10."""
     a, b = (_list(order_formats(o)) for o in orders)
     v = clean_date_sql(col)
@@ -245,7 +245,7 @@ def _ambiguous_example(con: duckdb.DuckDBPyConnection, raw: str, col: str, order
     return row[0] if row else None
 
 
-def declared_formats(con: duckdb.DuckDBPyConnection, date_format: str | None) -> tuple[str, tuple[str, ...]] | None:
+def declared_formats(con: Connection, date_format: str | None) -> tuple[str, tuple[str, ...]] | None:
     """``--date-format`` as (description, layouts): a shorthand (mdy, dmy) or one strptime format."""
     if not date_format:
         return None
@@ -260,7 +260,7 @@ def declared_formats(con: duckdb.DuckDBPyConnection, date_format: str | None) ->
         raise bad
     try:
         con.execute("SELECT try_strptime('2024-01-31', ?)", [date_format]).fetchone()
-    except duckdb.Error:
+    except EngineError:
         raise bad from None
     return date_format, (date_format,)
 
@@ -374,7 +374,7 @@ def foreign_money_sql(col: str, code: str) -> str:
             f"AND regexp_matches({text}, {lit('|'.join(re.escape(m) for m in foreign))}))")
 
 
-def stage(con: duckdb.DuckDBPyConnection, mapping: Mapping, raw: str, out: str, now: dt.datetime,
+def stage(con: Connection, mapping: Mapping, raw: str, out: str, now: dt.datetime,
           dates: dict[str, DateRule] | None = None, currency: str | None = None) -> None:
     """Create temp view ``out``: ``_row``, every field parsed, and ``_reason`` (NULL when the row is good).
 

@@ -1,6 +1,8 @@
 """Campaign measurement on hand-made stores: values computed by hand or with statsmodels."""
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
 
 import crmkit
 from crmkit import campaigns
+from crmkit.campaigns.design import _stratified_control
 from crmkit.cli import main
 from crmkit.errors import CrmkitError, ModelError
 
@@ -212,6 +215,38 @@ def test_window_without_attribution_days_runs_start_to_end(con):
     assert r.window[1] == pd.Timestamp("2024-03-04").to_pydatetime()
 
 
+def test_outcomes_are_the_engines_purchases_across_the_window(con):
+    """Orders and purchases are those of crmkit.engine.activity: a credit note counts against the order it
+    reverses, wherever its own date falls, and an order refunded in full is no purchase; a ¥0 order is one."""
+    from crmkit.io import credit_notes
+
+    add_campaign(con)  # window [2024-03-01, 2024-03-15)
+    assign(con, "C1", ["a", "b", "c", "d"], ["x", "y"])
+    insert(con, "transactions", [
+        dict(member_id=m, order_id=o, line_no=1, order_time=pd.Timestamp(ts), amount=a, sku="K",
+             quantity=1 if a >= 0 else -1, txn_type="sale" if a >= 0 else "return", store_id="S1")
+        for m, o, ts, a in [
+            ("a", "o1", "2024-03-02 10:00", 100.0), ("a", "cn1", "2024-03-20 10:00", -100.0),  # refunded after
+            ("b", "o2", "2024-02-20 10:00", 50.0), ("b", "cn2", "2024-03-05 10:00", -50.0),    # before the window
+            ("c", "o3", "2024-03-03 10:00", 0.0),                                              # a free gift
+            ("d", "o4", "2024-03-04 10:00", 70.0), ("d", "o4", "2024-03-04 18:00", -70.0),     # same-day return
+        ]])
+    assert credit_notes.link(con).linked == 2
+    r = campaigns.measure(con, "C1")
+    assert r.lifts["conversion"].treatment == 0.25  # only c's ¥0 order is a purchase
+    assert r.lifts["orders_per_member"].treatment == 0.25
+    # a's order nets to 0 after its later credit note; b's credit note reverses an order before the window
+    assert r.lifts["revenue_per_member"].treatment == 0.0
+    assert campaigns.funnel(con, "C1")["purchased"].tolist() == [1]
+
+
+def test_importing_campaigns_loads_neither_matplotlib_nor_scikit_learn():
+    code = ("import sys, crmkit.campaigns as c; heavy = {'matplotlib', 'sklearn'} & set(sys.modules); "
+            "c.plot_lift; c.TwoModelUplift; print(sorted(heavy), sorted({'matplotlib', 'sklearn'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "['matplotlib',", "'sklearn']"]
+
+
 def test_unknown_campaign_names_it_and_lists_known_ids(hand):
     with pytest.raises(CrmkitError, match=r"campaign 'NOPE' not found; known campaigns: C1\."):
         campaigns.measure(hand, "NOPE")
@@ -323,7 +358,7 @@ def test_assign_holdout_is_stratified_and_reproducible(con):
 
 def test_every_member_has_the_control_share_as_probability():
     strata = np.array([0, 0, 0, 0, 1, 1, 1, 2])
-    draws = np.array([campaigns._stratified_control(strata, 0.3, np.random.default_rng(s)) for s in range(4000)])
+    draws = np.array([_stratified_control(strata, 0.3, np.random.default_rng(s)) for s in range(4000)])
     np.testing.assert_allclose(draws.mean(axis=0), 0.3, atol=0.03)  # SD of each share: 0.007
     counts = np.stack([draws[:, strata == k].sum(axis=1) for k in range(3)], axis=1)
     assert set(counts[:, 0]) == {1, 2} and set(counts[:, 1]) == {0, 1} and set(counts[:, 2]) == {0, 1}

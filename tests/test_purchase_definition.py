@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from test_score import background
 
-from crmkit import cohorts, engine, kpis, lifecycle, member360, segments
+from crmkit import campaigns, cohorts, engine, kpis, lifecycle, member360, segments
+from crmkit.campaigns import queries as campaign_queries
 from crmkit.churn import behaviour_features
 from crmkit.dashboard import data_span
 from crmkit.io import credit_notes
@@ -193,6 +194,44 @@ def test_churn_features_cover_the_buyers(store):
     assert set(f["member_id"]) == set(rfm_summary(store, AS_OF)["member_id"])
 
 
+@pytest.fixture(scope="module")
+def campaign(store):
+    """A campaign over the first half of 2024 (every hand-made order, and every return, in its window):
+    the hand members in treatment, two members without orders in control."""
+    store.execute("""INSERT INTO campaigns (campaign_id, name, start, "end", margin_rate)
+                     VALUES ('H1', 'half year', DATE '2024-01-01', DATE '2024-06-30', 0.4)""")
+    store.executemany("""INSERT INTO campaign_assignments (campaign_id, member_id, "group", contacted_at)
+                         VALUES ('H1', ?, ?, NULL)""",
+                      [[m, "treatment"] for m in EXPECTED] + [[m, "control"] for m in ("NONE1", "NONE2")])
+    return "H1"
+
+
+def test_campaign_outcomes_count_purchases_as_everywhere(store, campaign):
+    info = campaign_queries.campaign_info(store, campaign)
+    out = campaign_queries.outcome_query(info).df(
+        store, "SELECT member_id, orders, revenue FROM cmp_outcomes").set_index("member_id")
+    for m, v in EXPECTED.items():
+        assert out.loc[m, "orders"] == (v[1] if v else 0), m  # purchases: the ¥0 order is one, refunds are none
+        assert out.loc[m, "revenue"] == (v[2] if v else 0.0), m  # a credit note counts against its order
+    s = rfm_summary(store, AS_OF).set_index("member_id")
+    st = lifecycle.stages(store, AS_OF).set_index("member_id")
+    buyers = set(out.index[out["orders"] > 0])
+    assert buyers == BUYERS == set(s.index) & set(EXPECTED) == set(st.index[st["purchase_days"] > 0]) & set(EXPECTED)
+    assert (out.loc[sorted(BUYERS), "orders"] == s.loc[sorted(BUYERS), "n_orders"]).all()
+    r = campaigns.measure(store, campaign)
+    assert r.lifts["conversion"].treatment == pytest.approx(len(BUYERS) / len(EXPECTED))
+    assert r.lifts["orders_per_member"].treatment == pytest.approx(sum(v[1] for v in EXPECTED.values() if v) / 6)
+    assert campaigns.funnel(store, campaign)["purchased"].tolist() == [len(BUYERS)]
+
+
+def test_campaign_pre_period_counts_purchase_days_as_everywhere(store, campaign):
+    """Balance before a campaign: the engine's purchase days (GIFT's ¥0 day is one; REFUND's is none)."""
+    frame = pd.DataFrame({"member_id": list(EXPECTED), "group": "treatment"})
+    prof = campaign_queries.with_profile(store, frame, ["pre_purchase_days", "pre_spend"], AS_OF, 365)
+    days = prof.set_index("member_id")["pre_purchase_days"]
+    assert days.to_dict() == {m: (v[0] if v else 0) for m, v in EXPECTED.items()}
+
+
 def test_snapshot_gives_the_same_answers(store):
     before = lifecycle.stages(store, AS_OF)
     with lifecycle.snapshot(store, AS_OF):
@@ -228,6 +267,22 @@ def test_relations_use_the_portable_subset(name):
     for kw in ({}, {"since": "2024-01-01", "member": "A", "suffix": "_x"}):
         sql = engine.relation_sql(name, dt.date(2024, 6, 30), **kw)
         assert not _DUCKDB_ONLY.search(sql), (name, _DUCKDB_ONLY.search(sql))
+
+
+def _campaign_sql() -> str:
+    """The campaign relations over a window, and the campaign's own member-profile CTEs."""
+    window = (dt.datetime(2024, 1, 1), dt.datetime(2024, 7, 1))
+    profile = campaign_queries.profile_query("2024-06-30")
+    own = engine.Query({k: v for k, v in profile.ctes.items() if k.startswith("cmp_")})
+    return (campaign_queries.campaign_query("C1", window) + own).sql("SELECT * FROM cmp_outcomes")
+
+
+def test_campaign_relations_use_the_portable_subset():
+    sql = _campaign_sql()
+    assert not _DUCKDB_ONLY.search(sql), _DUCKDB_ONLY.search(sql)
+    assert "2024" not in sql  # the window is bound, never formatted in
+    sqlglot = pytest.importorskip("sqlglot")
+    assert len(sqlglot.transpile(sql, read="duckdb", write="spark")) == 1
 
 
 @pytest.mark.parametrize("name", sorted(engine.RELATIONS))

@@ -1,7 +1,9 @@
 """``crmkit campaign-roi SOURCE --campaign ID [--json]``: did the campaign pay?
 
 Measures the campaign against its randomized control group (see
-:mod:`crmkit.campaigns` for every definition) and prints a readable summary,
+:mod:`crmkit.campaigns.queries` for the window and the outcomes, counted on
+the engine's purchases, and :mod:`crmkit.campaigns.measurement` for lifts,
+cost, ROI and the verdict) and prints a readable summary,
 or the JSON contract with ``--json``. A campaign without a control group
 gets descriptive numbers and ``"incrementality": null`` with a reason, never
 an ROI.

@@ -45,7 +45,7 @@ _RULES = {
     "aff_pairs": """
   SELECT a.grp, a.item AS antecedent, b.item AS consequent, count(*) AS n_both
   FROM aff_frequent a JOIN aff_frequent b ON a.basket = b.basket AND a.grp = b.grp AND a.item <> b.item
-  GROUP BY ALL HAVING count(*) >= $aff_min_count""",
+  GROUP BY a.grp, a.item, b.item HAVING count(*) >= $aff_min_count""",
     "aff_rules": """
   SELECT p.grp, p.antecedent, p.consequent, p.n_both, sa.n_item AS n_antecedent,
          sc.n_item AS n_consequent, n.n_baskets,
@@ -120,11 +120,12 @@ def cross_sell(con: Connection, as_of, *, level: str = "category", window_days: 
     q = _rules_query(as_of, level=level, basket="member", window_days=window_days, min_support=min_support,
                      min_count=min_count, min_confidence=0.0, by_segment=True)
     return q.df(con, """
-SELECT grp AS rfm_segment, antecedent, consequent, support, confidence, lift, n_both, n_antecedent,
-       n_antecedent - n_both AS potential
-FROM aff_rules WHERE lift > 1
-QUALIFY row_number() OVER (PARTITION BY grp ORDER BY lift DESC, n_both DESC, antecedent, consequent) <= $top
-ORDER BY grp, lift DESC, n_both DESC""", top=top)
+SELECT rfm_segment, antecedent, consequent, support, confidence, lift, n_both, n_antecedent, potential FROM (
+  SELECT grp AS rfm_segment, antecedent, consequent, support, confidence, lift, n_both, n_antecedent,
+         n_antecedent - n_both AS potential,
+         row_number() OVER (PARTITION BY grp ORDER BY lift DESC, n_both DESC, antecedent, consequent) AS pos
+  FROM aff_rules WHERE lift > 1) ranked
+WHERE pos <= $top ORDER BY rfm_segment, pos""", top=top)
 
 
 def preferred_categories(con: Connection, as_of, *, window_days: int = 365,

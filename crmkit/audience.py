@@ -216,6 +216,11 @@ class _Compiler:
         self.params[name] = value
         return f"${name}"
 
+    def bind_each(self, values: list) -> str:
+        """``$aud_p3, $aud_p4, ...``: every value bound on its own, for an ``IN (...)`` list (a list
+        parameter would need DuckDB's list functions, outside the portable SQL of :mod:`crmkit.engine`)."""
+        return ", ".join(self.bind(v) for v in values)
+
     def node(self, rule, depth: int = 1) -> str:
         if depth > MAX_DEPTH:
             _fail(f"groups are nested deeper than {MAX_DEPTH} levels.")
@@ -259,12 +264,11 @@ class _Compiler:
             # a purchase placed in the window whose lines of the category are a purchase too (the rule of
             # crmkit.engine.activity applied to them): not returned in full by as_of; a ¥0 gift counts
             sub = (f"SELECT l.member_id FROM lines l JOIN purchases p ON p.member_id = l.member_id "
-                   f"AND p.order_id = l.order_id WHERE list_contains({self.bind(values)}, l.category) "
+                   f"AND p.order_id = l.order_id WHERE l.category IN ({self.bind_each(values)}) "
                    f"AND p.day >= CAST($as_of AS DATE) - CAST({self.bind(window)} AS INTEGER) + 1 "
                    f"GROUP BY l.member_id, l.order_id HAVING max(l.is_return) = 0 OR sum(l.amount) >= {HALF_CENT}")
             return f"({field.column} {_SET_OPS[op]} ({sub}))"
-        test = "list_contains" if _SET_OPS[op] == "IN" else "NOT list_contains"
-        return f"coalesce({test}({self.bind(values)}, {field.column}), false)"
+        return f"coalesce({field.column} {_SET_OPS[op]} ({self.bind_each(values)}), false)"
 
     def texts(self, name: str, field: Field, op: str, value) -> list[str]:
         values = value if op in ("in", "not_in") else [value]

@@ -229,7 +229,7 @@ def zero_amounts(con: Connection, as_of=None) -> int:
     where = "amount IS NOT NULL AND member_id IS NOT NULL AND order_time IS NOT NULL"
     if end is not None:
         where += " AND order_time < $end"
-    lines, paid = con.execute(f"SELECT count(*), count(*) FILTER (WHERE amount <> 0) FROM transactions "
+    lines, paid = con.execute(f"SELECT count(*), count(CASE WHEN amount <> 0 THEN 1 END) FROM transactions "
                               f"WHERE {where}", {"end": end} if end is not None else {}).fetchone()
     return int(lines) if lines and not paid else 0
 

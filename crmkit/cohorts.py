@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .engine import series
+from .engine.scope import Scope
 from .engine.store import Connection
 from . import viz
 from .i18n import register, t
@@ -39,25 +41,27 @@ _COHORTS = {
          sum(d.net) AS revenue, max(d.purchases) > 0 AS bought
   FROM days d JOIN cohort_members c USING (member_id)
   WHERE d.day >= c.cohort AND d.day < CAST($last_month AS DATE) + INTERVAL 1 MONTH
-  GROUP BY ALL""",
+  GROUP BY d.member_id, c.cohort, CAST(date_trunc('month', d.day) AS DATE)""",
     "cohort_cells": """
   SELECT cohort, date_diff('month', cohort, month) AS months_since,
-         count(*) FILTER (WHERE bought) AS buyers, sum(revenue) AS revenue
-  FROM member_months GROUP BY ALL""",
-    "cohort_grid": """
-  SELECT cohort, members,
-         unnest(range(0, date_diff('month', cohort, CAST($last_month AS DATE)) + 1)) AS months_since
+         count(CASE WHEN bought THEN 1 END) AS buyers, sum(revenue) AS revenue
+  FROM member_months GROUP BY cohort, date_diff('month', cohort, month)""",
+    "cohort_grid": f"""
+  SELECT cohort, members, {series("0", "date_diff('month', cohort, CAST($last_month AS DATE))")} AS months_since
   FROM cohort_sizes""",
 }
 
 
-def cohort_activity(con: Connection, as_of, since=None) -> pd.DataFrame:
+def cohort_activity(con: Connection, as_of, since=None, scope: Scope | None = None) -> pd.DataFrame:
     """One row per (cohort, month k) that is complete by ``as_of``.
 
     Parameters
     ----------
     since : date, optional
         Only cohorts whose first purchase is on or after this date.
+    scope : Scope, optional
+        Only the members of this scope (default: the chain; :mod:`crmkit.engine.scope`),
+        with all their purchases.
 
     Returns
     -------
@@ -68,7 +72,7 @@ def cohort_activity(con: Connection, as_of, since=None) -> pd.DataFrame:
     """
     params = {"last_month": last_complete_month(as_of),
               "since": as_date(since, "since") if since is not None else None}
-    q = activity(as_of) + Query(_COHORTS, params)
+    q = activity(as_of, scope) + Query(_COHORTS, params)
     return q.df(con, """
 SELECT g.cohort, CAST(g.months_since AS INTEGER) AS months_since, g.members,
        coalesce(c.buyers, 0) AS buyers, coalesce(c.revenue, 0.0) AS revenue

@@ -40,6 +40,11 @@ def t(key: str, lang: str = "zh") -> str:
     return label.replace(MONEY, currency.current().unit(lang)) if MONEY in label else label
 
 
+def known(key: str) -> bool:
+    """Whether a label is registered under ``key``."""
+    return key in _LABELS
+
+
 def labels() -> dict[str, dict[str, str]]:
     return {k: dict(v) for k, v in _LABELS.items()}
 

@@ -10,6 +10,12 @@ Two attributions, each stated where it is used:
 Regions come from ``stores.region``. Online orders without a store appear
 under an empty store and region.
 
+A :class:`~crmkit.engine.Scope` (a region, a store, a channel) keeps both to
+its part of the chain (:mod:`crmkit.engine.scope`): its members by their home,
+its sales by where they were rung up; the ``hq`` row is then the scope's total.
+Till totals (``store_sales``) have no channel: under a channel scope there are
+none, and no member share of sales.
+
 A period is compared with its matched window (:func:`compare`,
 :class:`crmkit.engine.Period`): a period to date with the same days of the
 previous period or of last year, never with a whole period.
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import viz
-from .engine import Comparison, Period
+from .engine import Comparison, Period, Scope
 from .engine.store import Connection
 from .errors import CrmkitError
 from .i18n import register, t
@@ -42,14 +48,17 @@ register({
     "pyramid.of_clv": ("占 CLV", "of CLV"),
 })
 
+_IN_SCOPE_T = Scope.sql("s.region", "t.store_id", "t.channel")
+_IN_SCOPE_O = Scope.sql("s.region", "o.store_id", "o.channel")
+
 _KPI = {
     # universe is as of the period's end, so a last purchase on or after start is activity in the period
     "kpi_members": """
   SELECT GROUPING(region, store_id) AS g, region, store_id,
-         count(*) FILTER (WHERE join_date IS NULL OR join_date < CAST($start AS DATE)) AS members_start,
-         count(*) FILTER (WHERE join_date >= CAST($start AS DATE)) AS new_members,
+         count(CASE WHEN join_date IS NULL OR join_date < CAST($start AS DATE) THEN 1 END) AS members_start,
+         count(CASE WHEN join_date >= CAST($start AS DATE) THEN 1 END) AS new_members,
          count(*) AS members_end,
-         count(*) FILTER (WHERE last_purchase >= CAST($start AS DATE)) AS active_members
+         count(CASE WHEN last_purchase >= CAST($start AS DATE) THEN 1 END) AS active_members
   FROM universe
   GROUP BY GROUPING SETS ((), (region), (region, store_id))""",
     "kpi_member_orders": """
@@ -59,21 +68,25 @@ _KPI = {
   GROUP BY GROUPING SETS ((), (u.region), (u.region, u.store_id))""",
     "kpi_till": """
   SELECT store_id, sum(sales) AS till_sales FROM store_sales
-  WHERE day BETWEEN CAST($start AS DATE) AND CAST($as_of AS DATE) GROUP BY store_id""",
-    "kpi_sales": """
+  WHERE day BETWEEN CAST($start AS DATE) AND CAST($as_of AS DATE)
+    AND $scope_channel IS NULL AND ($scope_store IS NULL OR store_id = $scope_store)
+    AND ($scope_region IS NULL OR store_id IN (SELECT store_id FROM stores WHERE region = $scope_region))
+  GROUP BY store_id""",
+    "kpi_sales": f"""
   SELECT GROUPING(s.region, t.store_id) AS g, s.region, t.store_id,
          sum(t.amount) AS net_sales,
-         coalesce(sum(t.amount) FILTER (WHERE t.amount > 0), 0) AS gross_sales,
-         coalesce(-sum(t.amount) FILTER (WHERE t.amount < 0), 0) AS refunds,
-         sum(t.amount) FILTER (WHERE t.store_id IN (SELECT store_id FROM kpi_till)) AS member_sales_tilled
-  FROM transactions t LEFT JOIN stores s USING (store_id)
-  WHERE t.order_time >= CAST($start AS DATE) AND t.order_time < CAST($as_of AS DATE) + INTERVAL 1 DAY
+         coalesce(sum(CASE WHEN t.amount > 0 THEN t.amount END), 0) AS gross_sales,
+         coalesce(-sum(CASE WHEN t.amount < 0 THEN t.amount END), 0) AS refunds,
+         sum(CASE WHEN k.store_id IS NOT NULL THEN t.amount END) AS member_sales_tilled
+  FROM lines t LEFT JOIN stores s USING (store_id)
+  LEFT JOIN (SELECT store_id FROM kpi_till) k ON k.store_id = t.store_id
+  WHERE t.order_time >= CAST($start AS DATE) AND {_IN_SCOPE_T}
   GROUP BY GROUPING SETS ((), (s.region), (s.region, t.store_id))""",
-    "kpi_orders": """
+    "kpi_orders": f"""
   SELECT GROUPING(s.region, o.store_id) AS g, s.region, o.store_id, count(*) AS orders,
          sum(o.net) AS order_value
   FROM purchases o LEFT JOIN stores s USING (store_id)
-  WHERE o.day >= CAST($start AS DATE)
+  WHERE o.day >= CAST($start AS DATE) AND {_IN_SCOPE_O}
   GROUP BY GROUPING SETS ((), (s.region), (s.region, o.store_id))""",
     "kpi_tills": """
   SELECT GROUPING(s.region, k.store_id) AS g, s.region, k.store_id, sum(k.till_sales) AS till_sales
@@ -115,8 +128,11 @@ LEFT JOIN stores st ON k.g = 0 AND st.store_id = k.store_id
 ORDER BY k.g DESC, k.region NULLS LAST, k.store_id NULLS LAST"""
 
 
-def kpis(con: Connection, start, end) -> pd.DataFrame:
+def kpis(con: Connection, start, end, scope: Scope | None = None) -> pd.DataFrame:
     """Membership KPIs for the period ``start``..``end`` (both days included), HQ → region → store.
+
+    Within ``scope`` (default: the chain): its members and its sales only, the
+    ``hq`` row being the scope's total (see the module).
 
     Returns
     -------
@@ -143,7 +159,7 @@ def kpis(con: Connection, start, end) -> pd.DataFrame:
     start_d, end_d = as_date(start, "start"), as_date(end, "end")
     if start_d > end_d:
         raise CrmkitError(f"the KPI period starts ({start_d}) after it ends ({end_d}).")
-    return (activity(end_d) + Query(_KPI, {"start": start_d})).df(con, _KPI_SELECT)
+    return (activity(end_d, scope) + Query(_KPI, {"start": start_d})).df(con, _KPI_SELECT)
 
 
 #: KPIs that are shares: their change is in percentage points; every other KPI's is relative.
@@ -180,11 +196,12 @@ class KpiComparison:
     base: pd.DataFrame
 
 
-def compare(con: Connection, period: Period, against: str | None = None) -> KpiComparison:
+def compare(con: Connection, period: Period, against: str | None = None,
+            scope: Scope | None = None) -> KpiComparison:
     """KPIs of ``period`` (to date) and of its matched window, :meth:`Period.comparison`
-    (``against``: ``previous``, the default, or ``last_year``)."""
+    (``against``: ``previous``, the default, or ``last_year``), both within ``scope``."""
     comparison = period.comparison(against)
-    return KpiComparison(comparison, kpis(con, *comparison.current), kpis(con, *comparison.base))
+    return KpiComparison(comparison, kpis(con, *comparison.current, scope), kpis(con, *comparison.base, scope))
 
 
 # ------------------------------------------------------------------ CLV pyramid
@@ -194,33 +211,31 @@ PYRAMID_LAYERS = (("top_1", 0.01), ("top_1_5", 0.05), ("top_5_20", 0.20), ("top_
                   ("bottom_50", 1.0))
 
 
-def clv_layers(as_of, *, region: str | None = None, store_id: str | None = None) -> Query:
+def clv_layers(as_of, *, scope: Scope | None = None, region: str | None = None,
+               store_id: str | None = None) -> Query:
     """:func:`crmkit.lifecycle.activity` plus ``clv_layers``: scored members with their pyramid layer.
 
     Scores are the ``member_scores`` rows of the latest scoring date on or before
-    ``as_of``, optionally only for members of one home ``region`` or ``store_id``.
+    ``as_of`` of the members of ``scope`` (default: the chain; ``region`` and
+    ``store_id`` are shorthands for a scope of them).
     Members are ranked by CLV (highest first, ties by member_id); a member at rank
     i of N is in the first layer whose cumulative share reaches i/N.
     """
-    case = " ".join(f"WHEN pos <= $pyramid_cuts[{i + 1}] THEN $pyramid_keys[{i + 1}]"
-                    for i in range(len(PYRAMID_LAYERS)))
+    case = " ".join(f"WHEN pos <= $pyramid_cut_{i} THEN $pyramid_key_{i}" for i in range(len(PYRAMID_LAYERS)))
     ctes = {
         "scores_asof": """
   SELECT s.* FROM member_scores s JOIN universe u USING (member_id)
   WHERE s.as_of = (SELECT max(as_of) FROM member_scores WHERE as_of <= CAST($as_of AS DATE))
-    AND s.clv IS NOT NULL
-    AND ($clv_region IS NULL OR u.region = $clv_region)
-    AND ($clv_store IS NULL OR u.store_id = $clv_store)""",
+    AND s.clv IS NOT NULL""",
         "clv_layers": f"""
   SELECT member_id, clv, clv_low, clv_high, p_alive, churn_risk, churn_band,
          CASE {case} END AS clv_band
   FROM (SELECT *, row_number() OVER (ORDER BY clv DESC, member_id) / count(*) OVER () AS pos
         FROM scores_asof)""",
     }
-    params = {"pyramid_keys": [k for k, _ in PYRAMID_LAYERS],
-              "pyramid_cuts": [c for _, c in PYRAMID_LAYERS],
-              "clv_region": region, "clv_store": store_id}
-    return activity(as_of) + Query(ctes, params)
+    params = {**{f"pyramid_key_{i}": k for i, (k, _) in enumerate(PYRAMID_LAYERS)},
+              **{f"pyramid_cut_{i}": c for i, (_, c) in enumerate(PYRAMID_LAYERS)}}
+    return activity(as_of, Scope.of(scope, region=region, store_id=store_id)) + Query(ctes, params)
 
 
 def require_scores(con: Connection, as_of) -> None:
@@ -230,12 +245,12 @@ def require_scores(con: Connection, as_of) -> None:
         raise CrmkitError(f"no member scores on or before {d}; run `crmkit score` first.")
 
 
-def clv_pyramid(con: Connection, as_of, *, region: str | None = None,
+def clv_pyramid(con: Connection, as_of, *, scope: Scope | None = None, region: str | None = None,
                 store_id: str | None = None) -> pd.DataFrame:
     """The CLV value pyramid from ``member_scores`` (written by ``crmkit score``).
 
-    Optionally for the members of one home ``region`` or ``store_id``, ranked
-    among themselves.
+    For the members of ``scope`` (default: the chain; ``region`` and ``store_id``
+    are shorthands), ranked among themselves.
 
     Returns
     -------
@@ -247,7 +262,7 @@ def clv_pyramid(con: Connection, as_of, *, region: str | None = None,
         uncertainty does not); the total's interval is :func:`crmkit.clv.total_value`'s.
     """
     require_scores(con, as_of)
-    out = clv_layers(as_of, region=region, store_id=store_id).df(con, """
+    out = clv_layers(as_of, scope=scope, region=region, store_id=store_id).df(con, """
 SELECT clv_band AS layer, count(*) AS members, sum(clv) AS clv, avg(clv) AS clv_mean
 FROM clv_layers GROUP BY clv_band""")
     out = out.set_index("layer").reindex([k for k, _ in PYRAMID_LAYERS])

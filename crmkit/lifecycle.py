@@ -14,12 +14,10 @@ Definitions used everywhere
   at least one purchase). ``as_of`` is inclusive: everything up to the end
   of that day counts, nothing after it (a return made later does not reach
   back). Recency is in days: ``as_of`` minus the last purchase day.
-- The member universe is the ``members`` table together with every member
-  that has transactions; when ``members`` is empty (transaction-only data such
-  as CDNOW), members are the distinct buyers. ``join_date`` is the earlier of
-  registration and the first transaction. A member's home store and channel
-  are the registration ones, else those of the first order; the region is the
-  home store's region in ``stores``.
+- The member universe and a member's home store, region and channel are
+  those of :mod:`crmkit.engine.scope`, which also says which members a
+  region, store or channel report counts (``universe`` is the scope's members,
+  ``universe_all`` the chain's).
 """
 from __future__ import annotations
 
@@ -33,6 +31,7 @@ import pandas as pd
 
 from . import engine
 from .engine import Query, as_date  # noqa: F401  (re-exported: analyses import them from here)
+from .engine.scope import Scope
 from .engine.store import Connection
 from .engine.query import SNAPSHOTS
 from .errors import CrmkitError
@@ -40,32 +39,19 @@ from .i18n import register, t
 
 # --------------------------------------------------------------------------- base
 
-_UNIVERSE = """
-  SELECT coalesce(m.member_id, a.member_id) AS member_id,
-         least(m.join_date, a.first_day) AS join_date,
-         coalesce(m.join_store_id, a.first_store) AS store_id,
-         s.region,
-         coalesce(m.join_channel, a.first_channel) AS channel,
-         a.first_purchase, a.last_purchase,
-         coalesce(a.purchase_days, 0) AS purchase_days,
-         coalesce(a.net_spend, 0) AS net_spend
-  FROM members m
-  FULL JOIN activity a ON a.member_id = m.member_id
-  LEFT JOIN stores s ON s.store_id = coalesce(m.join_store_id, a.first_store)
-  WHERE coalesce(least(m.join_date, a.first_day), CAST($as_of AS DATE)) <= CAST($as_of AS DATE)"""
-
-
-def activity(as_of) -> Query:
-    """The engine's member activity as of ``as_of`` plus ``universe``, the member universe.
+def activity(as_of, scope: Scope | None = None) -> Query:
+    """The engine's member activity as of ``as_of`` plus the member universe of ``scope``.
 
     From :mod:`crmkit.engine.activity`: ``orders``, ``purchases``, ``days`` (one row
     per member-day; ``purchases > 0`` is a purchase day), ``purchase_days`` and
-    ``activity``. ``universe`` has one row per member with ``join_date``, home
-    ``store_id``, ``region``, ``channel``, ``first_purchase``,
-    ``last_purchase``, ``purchase_days`` and ``net_spend`` (yuan, all history).
+    ``activity``. From :func:`crmkit.engine.scope.universe`: ``universe_all``,
+    every member, and ``universe``, the members of ``scope`` (default: the
+    chain), one row per member with ``join_date``, home ``store_id``,
+    ``region``, ``channel``, ``first_purchase``, ``last_purchase``,
+    ``purchase_days`` and ``net_spend`` (yuan, all history).
     """
     return (engine.purchases(as_of) + engine.purchase_days(as_of) + engine.member_activity(as_of)
-            + Query({"universe": _UNIVERSE}))
+            + engine.universe(as_of, scope))
 
 
 @contextmanager
@@ -73,7 +59,7 @@ def snapshot(con: Connection, as_of):
     """Compute the member activity as of ``as_of`` once, for many analyses of that date.
 
     Inside the ``with`` block every crmkit analysis on ``con`` for this ``as_of``
-    reads ``orders``, ``days`` and ``universe`` from temporary tables instead
+    reads ``orders``, ``days`` and ``universe_all`` from temporary tables instead
     of rescanning ``transactions``: a report or a scoring run makes a dozen
     views of one date. Results are identical; the store must not change inside
     the block. The temporary tables are dropped on exit (read-only stores work too).
@@ -85,7 +71,7 @@ def snapshot(con: Connection, as_of):
     q, tables, swaps = activity(as_of).for_store(con), [], {}
     token = uuid.uuid4().hex[:12]
     try:
-        for name in ("orders", "days", "universe"):
+        for name in ("orders", "days", "universe_all"):
             tables.append(f"crmkit_{name}_{token}")
             sql = q.sql(f"SELECT * FROM {name}")
             con.execute(f"CREATE TEMP TABLE {tables[-1]} AS {sql}", q.bound(sql))
@@ -207,7 +193,8 @@ def stage_sql(first_purchase: str, last_purchase: str, first_recent: str, last_b
       WHEN {recency} >= $lc_churn_days THEN 'churned'
       WHEN {recency} >= $lc_active_days THEN 'dormant'
       WHEN date_diff('day', {first_purchase}, CAST($as_of AS DATE)) < $lc_new_days THEN 'new'
-      WHEN {first_recent} - coalesce({last_before}, {first_recent} - $lc_active_days) >= $lc_active_days
+      WHEN date_diff('day', coalesce({last_before}, {first_recent} - $lc_active_days), {first_recent})
+           >= $lc_active_days
         THEN 'won_back'
       ELSE 'active'
     END"""
@@ -231,9 +218,9 @@ _STAGE_CTES = {
 }
 
 
-def stages_query(as_of, windows: Windows | Mapping | None = None) -> Query:
-    """:func:`activity` plus the ``stages`` CTE (one row per member with ``lifecycle_stage``)."""
-    return activity(as_of) + Query(_STAGE_CTES, Windows.of(windows).params())
+def stages_query(as_of, windows: Windows | Mapping | None = None, scope: Scope | None = None) -> Query:
+    """:func:`activity` plus the ``stages`` CTE (one row per member of ``scope`` with ``lifecycle_stage``)."""
+    return activity(as_of, scope) + Query(_STAGE_CTES, Windows.of(windows).params())
 
 
 def stages(con: Connection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
@@ -257,22 +244,26 @@ FROM stages ORDER BY member_id""")
 
 
 def stage_summary(con: Connection, as_of, windows: Windows | Mapping | None = None,
-                  by: str | None = None) -> pd.DataFrame:
-    """Members per lifecycle stage (all stages, zeros included), optionally per store, region or channel."""
+                  by: str | None = None, scope: Scope | None = None) -> pd.DataFrame:
+    """Members of ``scope`` (default: the chain) per lifecycle stage (all stages, zeros included),
+    optionally per home store, region or channel."""
     col = _group_column(by)
-    q = stages_query(as_of, windows) + Query(params={"stage_keys": list(STAGES)})
+    keys = " UNION ALL ".join(f"SELECT $lc_stage_{i} AS lifecycle_stage, {i} AS pos" for i in range(len(STAGES)))
+    q = stages_query(as_of, windows, scope) + Query(params={f"lc_stage_{i}": s for i, s in enumerate(STAGES)})
     out = q.df(con, f"""
 SELECT g.grp, k.lifecycle_stage, count(s.member_id) AS members
 FROM (SELECT DISTINCT {col} AS grp FROM stages) g
-CROSS JOIN (SELECT unnest($stage_keys) AS lifecycle_stage, generate_subscripts($stage_keys, 1) AS pos) k
+CROSS JOIN ({keys}) k
 LEFT JOIN stages s ON {col} IS NOT DISTINCT FROM g.grp AND s.lifecycle_stage = k.lifecycle_stage
 GROUP BY g.grp, k.lifecycle_stage, k.pos ORDER BY g.grp NULLS LAST, k.pos""")
     out["share"] = out["members"] / out.groupby("grp", dropna=False)["members"].transform("sum")
     return _finish_groups(out, by)
 
 
-def funnel(con: Connection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:
-    """The member funnel as of ``as_of``: registered → bought → bought again → still active.
+def funnel(con: Connection, as_of, windows: Windows | Mapping | None = None,
+           scope: Scope | None = None) -> pd.DataFrame:
+    """The member funnel of ``scope`` (default: the chain) as of ``as_of``: registered → bought →
+    bought again → still active.
 
     Each step is a subset of the one before: ``purchased`` have at least one purchase
     day, ``repeat`` at least two, ``active`` are repeat buyers whose last purchase is
@@ -281,11 +272,11 @@ def funnel(con: Connection, as_of, windows: Windows | Mapping | None = None) -> 
     ``conversion`` is each step's count over the step before; ``share`` is over registered.
     """
     w = Windows.of(windows)
-    row = stages_query(as_of, w).df(con, """
+    row = stages_query(as_of, w, scope).df(con, """
 SELECT count(*) AS registered,
-       count(*) FILTER (WHERE purchase_days >= 1) AS purchased,
-       count(*) FILTER (WHERE purchase_days >= 2) AS repeat,
-       count(*) FILTER (WHERE purchase_days >= 2 AND recency_days < $lc_active_days) AS active
+       count(CASE WHEN purchase_days >= 1 THEN 1 END) AS purchased,
+       count(CASE WHEN purchase_days >= 2 THEN 1 END) AS repeat,
+       count(CASE WHEN purchase_days >= 2 AND recency_days < $lc_active_days THEN 1 END) AS active
 FROM stages""").iloc[0]
     out = pd.DataFrame({"step": list(row.index), "members": row.to_numpy(dtype="int64")})
     out["conversion"] = out["members"] / out["members"].shift(1).where(lambda s: s > 0)
@@ -316,9 +307,9 @@ def _finish_groups(out: pd.DataFrame, by: str | None) -> pd.DataFrame:
 
 _MONTHLY = {
     "spine": """
-  SELECT CAST(m AS DATE) AS month
-  FROM range(CAST($first_month AS TIMESTAMP), CAST($last_month AS TIMESTAMP) + INTERVAL 1 MONTH,
-             INTERVAL 1 MONTH) r(m)""",
+  SELECT CAST(m AS DATE) AS month FROM (
+    SELECT """ + engine.series("CAST($first_month AS TIMESTAMP)", "CAST($last_month AS TIMESTAMP)",
+                               "INTERVAL 1 MONTH") + """ AS m) months""",
     "home": """
   SELECT member_id, {col} AS grp, last_purchase,
          CAST(date_trunc('month', join_date) AS DATE) AS join_month,
@@ -333,32 +324,40 @@ _MONTHLY = {
   FROM (SELECT d.member_id, h.grp, h.first_month, d.day, CAST(date_trunc('month', d.day) AS DATE) AS month,
                lag(d.day) OVER (PARTITION BY d.member_id ORDER BY d.day) AS prev_day
         FROM purchase_days d JOIN home h USING (member_id))""",
+    "grid": """
+  SELECT s.month, h.grp FROM spine s CROSS JOIN (SELECT DISTINCT grp FROM home) h""",
     "joins": """
   SELECT join_month AS month, grp, count(*) AS new_members,
-         count(*) FILTER (WHERE first_month = join_month) AS first_purchasers
-  FROM home GROUP BY ALL""",
+         count(CASE WHEN first_month = join_month THEN 1 END) AS first_purchasers
+  FROM home GROUP BY join_month, grp""",
     "firsts": """
   SELECT first_month AS month, grp, count(*) AS first_buyers FROM home
-  WHERE first_month IS NOT NULL GROUP BY ALL""",
+  WHERE first_month IS NOT NULL GROUP BY first_month, grp""",
     # one pass over the purchase days; "first in month" rows count each buyer once a month
     "month_stats": """
   SELECT month, grp,
-    count(*) FILTER (WHERE prev_day IS NULL OR prev_day < month) AS buyers,
-    count(*) FILTER (WHERE prev_day < month AND prev_day >= CAST(month - INTERVAL 1 MONTH AS DATE)) AS retained,
-    count(*) FILTER (WHERE (prev_day IS NULL OR prev_day < month)
-                       AND month = CAST(first_month + INTERVAL 1 MONTH AS DATE)) AS second_month_buyers,
-    avg(day - prev_day) AS repurchase_cycle_days,
-    count(*) FILTER (WHERE prev_day < month AND lapse_from <= month) AS won_back
-  FROM pdays GROUP BY ALL""",
-    "lapse_level": """
-  SELECT grp, month, CAST(sum(sum(delta)) OVER (PARTITION BY grp ORDER BY month) AS BIGINT) AS lapsed FROM (
+    count(CASE WHEN prev_day IS NULL OR prev_day < month THEN 1 END) AS buyers,
+    count(CASE WHEN prev_day < month AND prev_day >= CAST(month - INTERVAL 1 MONTH AS DATE) THEN 1 END) AS retained,
+    count(CASE WHEN (prev_day IS NULL OR prev_day < month)
+                    AND month = CAST(first_month + INTERVAL 1 MONTH AS DATE) THEN 1 END) AS second_month_buyers,
+    avg(date_diff('day', prev_day, day)) AS repurchase_cycle_days,
+    count(CASE WHEN prev_day < month AND lapse_from <= month THEN 1 END) AS won_back
+  FROM pdays GROUP BY month, grp""",
+    # changes of the number of lapsed buyers: +1 from lapse_from, -1 after the month that ends the lapse
+    "lapse_deltas": """
+  SELECT grp, month, sum(delta) AS delta FROM (
     SELECT grp, lapse_from AS month, 1 AS delta FROM pdays WHERE lapse_from <= month
     UNION ALL
     SELECT grp, CAST(month + INTERVAL 1 MONTH AS DATE), -1 FROM pdays WHERE lapse_from <= month
     UNION ALL
     SELECT grp, CAST(date_trunc('month', last_purchase + $lc_active_days - 1) + INTERVAL 1 MONTH AS DATE), 1
-    FROM home WHERE last_purchase IS NOT NULL)
+    FROM home WHERE last_purchase IS NOT NULL) changes
   GROUP BY grp, month""",
+    # buyers lapsed at the start of each month of the grid: the changes up to it (few rows: group x month)
+    "lapse_level": """
+  SELECT g.grp, g.month, CAST(sum(d.delta) AS BIGINT) AS lapsed
+  FROM grid g JOIN lapse_deltas d ON d.grp IS NOT DISTINCT FROM g.grp AND d.month <= g.month
+  GROUP BY g.grp, g.month""",
 }
 
 _MONTHLY_SELECT = """
@@ -378,22 +377,23 @@ SELECT g.month, g.grp,
   coalesce(l.lapsed, 0) AS lapsed,
   coalesce(s.won_back, 0) AS won_back,
   coalesce(s.won_back, 0) / nullif(l.lapsed, 0) AS winback_rate
-FROM (SELECT month, grp FROM spine, (SELECT DISTINCT grp FROM home)) g
+FROM grid g
 LEFT JOIN joins j ON j.grp IS NOT DISTINCT FROM g.grp AND j.month = g.month
 LEFT JOIN firsts f ON f.grp IS NOT DISTINCT FROM g.grp AND f.month = g.month
 LEFT JOIN month_stats s ON s.grp IS NOT DISTINCT FROM g.grp AND s.month = g.month
 LEFT JOIN month_stats sp ON sp.grp IS NOT DISTINCT FROM g.grp AND sp.month = CAST(g.month - INTERVAL 1 MONTH AS DATE)
 LEFT JOIN month_stats nx ON nx.grp IS NOT DISTINCT FROM g.grp AND nx.month = CAST(g.month + INTERVAL 1 MONTH AS DATE)
-ASOF LEFT JOIN lapse_level l ON l.grp IS NOT DISTINCT FROM g.grp AND g.month >= l.month
+LEFT JOIN lapse_level l ON l.grp IS NOT DISTINCT FROM g.grp AND l.month = g.month
 ORDER BY g.grp, g.month"""
 
 
 def monthly_metrics(con: Connection, as_of, *, months: int = 12, by: str | None = None,
-                    windows: Windows | Mapping | None = None) -> pd.DataFrame:
+                    windows: Windows | Mapping | None = None, scope: Scope | None = None) -> pd.DataFrame:
     """Monthly funnel metrics for the last ``months`` complete calendar months up to ``as_of``.
 
-    Members are counted in their home store, region or channel (``by``), so that
-    every rate's numerator and denominator are the same people.
+    Over the members of ``scope`` (default: the chain). Members are counted in
+    their home store, region or channel (``by``), so that every rate's
+    numerator and denominator are the same people.
 
     Per month M:
 
@@ -415,7 +415,7 @@ def monthly_metrics(con: Connection, as_of, *, months: int = 12, by: str | None 
     first = (pd.Timestamp(last) - pd.DateOffset(months=months - 1)).date()
     col = _group_column(by)
     params = {"first_month": first, "last_month": last, **Windows.of(windows).params()}
-    q = activity(as_of) + Query({k: v.format(col=col) for k, v in _MONTHLY.items()}, params)
+    q = activity(as_of, scope) + Query({k: v.format(col=col) for k, v in _MONTHLY.items()}, params)
     return _finish_groups(q.df(con, _MONTHLY_SELECT), by)
 
 

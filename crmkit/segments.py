@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .engine.scope import Scope
 from .engine.store import Connection
 from .i18n import register, t
 from .lifecycle import Query, activity
@@ -104,7 +105,7 @@ _RFM = {
          rank() OVER (ORDER BY last_purchase) AS rank_r,
          rank() OVER (ORDER BY purchase_days) AS rank_f,
          rank() OVER (ORDER BY net_spend) AS rank_m
-  FROM universe WHERE purchase_days > 0""",
+  FROM universe_all WHERE purchase_days > 0""",
     "rfm": f"""
   SELECT member_id, last_purchase, frequency, monetary, recency_days,
          {score_sql("rank_r", "n_buyers")} AS rfm_r,
@@ -117,9 +118,10 @@ _RFM = {
 }
 
 
-def rfm_query(as_of) -> Query:
-    """:func:`crmkit.lifecycle.activity` plus ``rfm_segments`` (one row per buyer)."""
-    return activity(as_of) + Query(_RFM, segment_params())
+def rfm_query(as_of, scope: Scope | None = None) -> Query:
+    """:func:`crmkit.lifecycle.activity` plus ``rfm_segments`` (one row per buyer of the chain: R, F and M
+    are ranked among all the chain's buyers whatever the ``scope``, whose members are ``universe``)."""
+    return activity(as_of, scope) + Query(_RFM, segment_params())
 
 
 def rfm_scores(con: Connection, as_of) -> pd.DataFrame:
@@ -139,17 +141,19 @@ SELECT member_id, rfm_r, rfm_f, rfm_m, rfm_segment, recency_days, frequency, mon
 FROM rfm_segments ORDER BY member_id""")
 
 
-def segment_summary(con: Connection, as_of) -> pd.DataFrame:
+def segment_summary(con: Connection, as_of, scope: Scope | None = None) -> pd.DataFrame:
     """Size and net revenue of each RFM segment as of ``as_of``, all eleven in :data:`SEGMENTS` order.
 
-    ``revenue`` is the segment's net spend over all history up to ``as_of`` (yuan);
-    ``member_share`` and ``revenue_share`` are over all scored buyers.
+    Over the buyers of ``scope`` (default: the chain; :mod:`crmkit.engine.scope`),
+    each in the segment the chain's ranking gives them. ``revenue`` is the
+    segment's net spend over all history up to ``as_of`` (yuan);
+    ``member_share`` and ``revenue_share`` are over the scope's scored buyers.
     """
-    out = rfm_query(as_of).df(con, """
+    out = rfm_query(as_of, scope).df(con, """
 SELECT rfm_segment, count(*) AS members, sum(monetary) AS revenue,
        avg(recency_days) AS mean_recency_days, avg(frequency) AS mean_frequency,
        avg(monetary) AS mean_monetary
-FROM rfm_segments GROUP BY rfm_segment""")
+FROM rfm_segments WHERE member_id IN (SELECT member_id FROM universe) GROUP BY rfm_segment""")
     out = out.set_index("rfm_segment").reindex(list(SEGMENTS))
     out["members"] = out["members"].fillna(0).astype("int64")
     out["revenue"] = out["revenue"].fillna(0.0)

@@ -24,9 +24,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .engine.scope import Scope
 from .engine.store import Connection
 from .errors import CrmkitError
-from .i18n import register, t
+from .i18n import known, register, t
 from .lifecycle import Query, activity
 from .segments import migration_matrix
 
@@ -119,8 +120,8 @@ class TierRules:
                 **{f"tier_name_{i}": name for i, name in enumerate(self.names)},
                 **{f"tier_min_{i}": float(spend) for i, spend in enumerate(self.min_spend)}}
 
-    def query(self, as_of) -> Query:
-        """:func:`crmkit.lifecycle.activity` plus ``tiers`` (one row per member)."""
+    def query(self, as_of, scope: Scope | None = None) -> Query:
+        """:func:`crmkit.lifecycle.activity` plus ``tiers`` (one row per member of ``scope``, default the chain)."""
         ctes = {
             "tier_spend": """
   SELECT member_id, round(sum(net), 2) AS annual_spend FROM days
@@ -133,7 +134,7 @@ class TierRules:
          {self.next_min_sql("tier_rank")} - annual_spend AS spend_to_next_tier
   FROM (SELECT *, {self.rank_sql("annual_spend")} AS tier_rank FROM tier_ranks)""",
         }
-        return activity(as_of) + Query(ctes, self.params())
+        return activity(as_of, scope) + Query(ctes, self.params())
 
 
 register({
@@ -144,7 +145,10 @@ register({
 
 def tier_label(tier: str, lang: str = "zh") -> str:
     """Display label of a tier name, e.g. ``Gold`` → ``金卡`` (for the loaded rules)."""
-    return t(f"tier.{tier}", lang)
+    key = f"tier.{tier}"
+    if not known(key):  # scores read from a snapshot: the default rules' labels are not registered yet
+        TierRules.load()
+    return t(key, lang)
 
 
 def assign_tiers(con: Connection, as_of, rules=None) -> pd.DataFrame:
@@ -161,10 +165,11 @@ def assign_tiers(con: Connection, as_of, rules=None) -> pd.DataFrame:
 SELECT member_id, tier, tier_rank, annual_spend, spend_to_next_tier FROM tiers ORDER BY member_id""")
 
 
-def tier_summary(con: Connection, as_of, rules=None) -> pd.DataFrame:
-    """Members, share of members and annual spend (money) per tier, lowest tier first."""
+def tier_summary(con: Connection, as_of, rules=None, scope: Scope | None = None) -> pd.DataFrame:
+    """Members, share of members and annual spend (money) per tier, lowest tier first, over the
+    members of ``scope`` (default: the chain; :mod:`crmkit.engine.scope`)."""
     r = TierRules.load(rules)
-    out = r.query(as_of).df(con, """
+    out = r.query(as_of, scope).df(con, """
 SELECT tier, count(*) AS members, sum(annual_spend) AS annual_spend, avg(annual_spend) AS mean_annual_spend
 FROM tiers GROUP BY tier""").set_index("tier").reindex(list(r.names))
     out["members"] = out["members"].fillna(0).astype("int64")

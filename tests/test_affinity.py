@@ -96,3 +96,16 @@ def test_cross_sell_by_segment(con):
     assert out["lift"].tolist() == pytest.approx([10 / 9, 10 / 9])
     assert out["potential"].tolist() == [1, 1]  # h5 has 护肤 without 美妆; h3 美妆 without 护肤
     assert len(affinity.cross_sell(con, "2024-06-30", min_count=1, top=1)) == 1
+
+
+def test_cross_sell_ties_are_broken_by_name(con):
+    """A rule and its mirror have the same lift and count: the top ones are taken, and listed, by antecedent
+    then consequent, so that ``top`` and the order never depend on the engine (window + filter, no QUALIFY)."""
+    rows = []
+    for m, (c1, c2) in {"h1": ("美妆", "护肤"), "h2": ("美妆", "护肤"), "h3": ("美妆", "美妆"),
+                        "h4": ("服装", "服装"), "h5": ("服装", "护肤")}.items():
+        rows += [(m, f"{m}a", "2024-06-01", c1, 50), (m, f"{m}b", "2024-06-20", c2, 50)]
+    add_lines(con, rows)
+    for top, expected in ((1, [("护肤", "美妆")]), (2, [("护肤", "美妆"), ("美妆", "护肤")])):
+        out = affinity.cross_sell(con, "2024-06-30", min_count=1, top=top)
+        assert list(zip(out["antecedent"], out["consequent"])) == expected

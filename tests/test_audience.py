@@ -203,3 +203,16 @@ def test_a_huge_value_is_never_formatted_whole_into_the_message(aud_store):
     huge = [list(range(10**6))] * 10**3  # a billion items by reference
     assert audience._show(huge) == "[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1..."
     assert audience._show({"b": 1, "a": (2,)}) == "{'b': 1, 'a': (2,)}"
+
+
+def test_every_value_of_a_list_is_bound_on_its_own(aud_store):
+    """Lists compile to ``IN ($p, $q, ...)``: no list parameter or list function, so the SQL stays in the
+    engine's portable subset (tests/test_portable_sql.py), and a thousand values still select right."""
+    stores = ["S1"] + [f"X{i}" for i in range(999)]
+    rule = {"all": [{"field": "store_id", "op": "in", "value": stores},
+                    {"field": "category_bought", "op": "not_in", "value": ["美妆", "鞋履"]}]}
+    compiled = audience.compile_rule(rule)
+    assert not any(isinstance(v, (list, tuple)) for v in compiled.params.values())
+    assert "list_" not in compiled.where
+    assert members_of(aud_store, rule) == ["c"]
+    assert members_of(aud_store, {"field": "region", "op": "not_in", "value": ["华东"]}) == ["b", "d"]

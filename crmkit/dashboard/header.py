@@ -52,8 +52,13 @@ register({
     "section.funnel": ("活动漏斗", "Campaign funnel"),
     "section.segments": ("分群效果", "Effect by segment"),
     "section.campaigns": ("本月结束的活动", "Campaigns that ended this month"),
-    "scope.chain": ("本节为全公司数据，未按所选区域 / 门店筛选。",
-                    "This section covers the whole chain; it is not filtered by the chosen region / store."),
+    "scope.chain": ("全公司基准：本节为全公司数据，未按所选范围（{scope}）筛选。",
+                    "Chain benchmark: this section covers the whole chain, not only the chosen scope ({scope})."),
+    "scope.chain_model": ("全公司基准：模型在全公司会员上拟合，本节的人数与参数为全公司的；每位会员的评分与所选范围（{scope}）无关。",
+                          "Chain benchmark: the model is fitted on the whole chain's members, so this section's "
+                          "counts and parameters are the chain's; a member's scores do not depend on the chosen "
+                          "scope ({scope})."),
+    "scope.chain_checks": ("（全公司数据的检查）", " (a check of the whole chain's data)"),
 })
 
 
@@ -111,18 +116,19 @@ def open_store(db) -> Connection:
 
 # ------------------------------------------------------------------ report header
 
-def data_span(con: Connection, as_of) -> dict:
-    """Members, purchases and first / last order day in the store up to ``as_of`` (one SQL pass).
+def data_span(con: Connection, as_of, scope: engine.Scope | None = None) -> dict:
+    """Members, purchases and first / last order day up to ``as_of`` within ``scope`` (default: the chain).
 
-    ``orders`` counts purchases (:mod:`crmkit.engine.activity`: an order cancelled in full by
-    its returns is none), as the KPIs do.
+    ``members`` are the scope's (:mod:`crmkit.engine.scope`: by their home),
+    ``orders`` the purchases rung up in it (:mod:`crmkit.engine.activity`: an
+    order cancelled in full by its returns is none), as the KPIs count them.
     """
     d = as_date(as_of)
-    members, orders, first, last = engine.orders(d).execute(con, """
-SELECT (SELECT count(*) FROM (SELECT member_id FROM members WHERE join_date IS NULL OR join_date <= $as_of
-                              UNION SELECT member_id FROM orders)),
-       count(CASE WHEN purchase THEN 1 END), min(day), max(day)
-FROM orders""").fetchone()
+    q = engine.member_activity(d) + engine.universe(d, scope)
+    members, orders, first, last = q.execute(con, f"""
+SELECT (SELECT count(*) FROM universe), count(CASE WHEN o.purchase THEN 1 END), min(o.day), max(o.day)
+FROM orders o LEFT JOIN stores s ON s.store_id = o.store_id
+WHERE {engine.Scope.sql("s.region", "o.store_id", "o.channel")}""").fetchone()
     return {"members": members, "orders": orders, "first": first, "last": last}
 
 
@@ -157,8 +163,13 @@ def header_html(title: str, span: dict, as_of, lang: str = "zh", *, period: tupl
 
 
 def header(con: Connection, title_key: str, as_of, lang: str = "zh", *,
-           period: tuple | None = None, value: bool = False, score_run=False, **filters) -> None:
+           period: tuple | None = None, value: bool = False, score_run=False,
+           scope: engine.Scope | None = None, **filters) -> None:
     """Display the title block of a report (see :func:`header_html`) and the data warnings under it.
+
+    With a ``scope`` (:func:`report_scope`) the data span is the scope's and
+    its fields are the filters shown; the data warnings, which check the whole
+    chain's data, say so.
 
     ``score_run`` is, in a report that shows scores, the snapshot it reads
     (:func:`crmkit.dashboard.value.score_run`), or None when it scores for
@@ -172,9 +183,14 @@ def header(con: Connection, title_key: str, as_of, lang: str = "zh", *,
     """
     from .sections import data_warnings, show_warnings
 
-    show_html(header_html(t(title_key, lang), data_span(con, as_of), as_of, lang, period=period,
-                          filters=filters, scores=None if score_run is False else scores_line(score_run, lang)))
-    show_warnings(data_warnings(con, as_of, lang, value=value))
+    scope = engine.Scope.of(scope, **{k: v for k, v in filters.items() if k in engine.Scope.__dataclass_fields__})
+    shown = {**filters, **scope.fields()}
+    show_html(header_html(t(title_key, lang), data_span(con, as_of, scope), as_of, lang, period=period,
+                          filters=shown, scores=None if score_run is False else scores_line(score_run, lang)))
+    warnings = data_warnings(con, as_of, lang, value=value)
+    if not scope.chain:
+        warnings = [w + t("scope.chain_checks", lang) for w in warnings]
+    show_warnings(warnings)
 
 
 def unit_filter(region: str | None, store_id: str | None) -> tuple[str | None, str | None]:
@@ -186,7 +202,27 @@ def unit_filter(region: str | None, store_id: str | None) -> tuple[str | None, s
     return None, None
 
 
-def scope_note(lang: str = "zh", *, region: str | None = None, store_id: str | None = None) -> None:
-    """Under a chain-wide section, say so when the report is filtered to a region or store."""
-    if unit_filter(region, store_id)[0] is not None:
-        show_html(f"<p><i>{html.escape(t('scope.chain', lang))}</i></p>")
+def report_scope(con: Connection, region=None, store_id=None, channel=None) -> engine.Scope:
+    """The :class:`crmkit.engine.Scope` of a report's ``region``, ``store_id`` and ``channel``
+    parameters (None or empty: not filtered), or one sentence naming the valid choices."""
+    return engine.scope.check(con, engine.Scope.of(region=region, store_id=store_id, channel=channel))
+
+
+def scope_label(scope: engine.Scope, lang: str = "zh") -> str:
+    """The scope's fields in words: ``区域 = 华南; 门店 = S001``."""
+    return "; ".join(f"{column_label(k, lang)} = {v}" for k, v in scope.fields().items())
+
+
+def scope_note(lang: str = "zh", *, scope: engine.Scope | None = None, model: bool = False,
+               region: str | None = None, store_id: str | None = None) -> None:
+    """Under a section that shows the whole chain, in a scoped report, say that it is the chain's benchmark.
+
+    ``model``: the section shows a model fitted on the chain (its counts and
+    parameters are the chain's; members' scores do not depend on the scope).
+    The note carries ``class="crmkit-chain"``, so that a reader (or a test) can
+    tell the chain's benchmark sections from the scope's own.
+    """
+    scope = engine.Scope.of(scope, region=region, store_id=store_id)
+    if not scope.chain:
+        text = t("scope.chain_model" if model else "scope.chain", lang).format(scope=scope_label(scope, lang))
+        show_html(f'<p class="crmkit-chain"><i>{html.escape(text)}</i></p>')

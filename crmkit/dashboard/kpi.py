@@ -5,7 +5,7 @@ import pandas as pd
 
 from .. import kpis as kpi_tables
 from .. import lifecycle, viz
-from ..engine import Comparison
+from ..engine import Comparison, Scope
 from ..engine.store import Connection
 from ..errors import CrmkitError
 from ..i18n import register, t
@@ -134,13 +134,12 @@ GROWTH_COLUMNS = ("month", "new_members", "first_purchase_rate", "buyers", "rete
                   "next_month_repurchase_rate", "repurchase_cycle_days", "winback_rate")
 
 
-def monthly_growth(con: Connection, as_of, *, months: int = 12, region: str | None = None,
-                   store_id: str | None = None) -> pd.DataFrame:
-    """:func:`crmkit.lifecycle.monthly_metrics` for the whole chain, one home region or one home store."""
-    by, value = unit_filter(region, store_id)
-    out = lifecycle.monthly_metrics(con, as_of, months=months, by=by)
-    if by is not None:
-        out = out[out[lifecycle.GROUP_COLUMNS[by]] == value]
+def monthly_growth(con: Connection, as_of, *, months: int = 12, scope: Scope | None = None,
+                   region: str | None = None, store_id: str | None = None) -> pd.DataFrame:
+    """:func:`crmkit.lifecycle.monthly_metrics` of the members of ``scope`` (default: the chain;
+    ``region`` and ``store_id`` are shorthands)."""
+    out = lifecycle.monthly_metrics(con, as_of, months=months,
+                                    scope=Scope.of(scope, region=region, store_id=store_id))
     return out[list(GROWTH_COLUMNS)].reset_index(drop=True)
 
 
@@ -158,6 +157,26 @@ def plot_growth(growth: pd.DataFrame, lang: str = "zh"):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def show_rankings(kpis: pd.DataFrame, lang: str = "zh", *, scope: Scope | None = None, by: str = "net_sales",
+                  tables: bool = True) -> None:
+    """The store ranking (chart, and table with ``tables``) of a :func:`crmkit.kpis.kpis` table, and the
+    region ranking when it has several regions to rank.
+
+    ``kpis`` are those of the report's ``scope`` (:func:`crmkit.kpis.compare` with it): a region
+    or store report ranks its own stores only, and shows no other region.
+    """
+    scope = Scope.of(scope)
+    if scope.region is None and scope.store_id is None:
+        regions = ranking(kpis, "region", by=by, lang=lang)
+        viz.show(plot_ranking(regions, "region", by, lang))
+        if tables:
+            show_table(regions, lang)
+    stores = ranking(kpis, "store", by=by)
+    viz.show(plot_ranking(stores, "store", by, lang))
+    if tables:
+        show_table(stores, lang)
 
 
 def plot_ranking(ranked: pd.DataFrame, level: str = "store", by: str = "net_sales", lang: str = "zh"):

@@ -53,6 +53,7 @@ COLUMNS: dict[str, Col] = {
     "region": Col("text", "区域", "Region"),
     "store_id": Col("text", "门店编号", "Store ID"),
     "store_name": Col("text", "门店", "Store"),
+    "channel": Col("text", "渠道", "Channel"),
     "tier": Col("label", "会员等级", "Tier", tier_label),
     "rfm_segment": Col("label", "RFM 分群", "RFM segment", segment_label),
     "lifecycle_stage": Col("label", "生命周期阶段", "Lifecycle stage", stage_label),

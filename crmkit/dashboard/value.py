@@ -155,8 +155,9 @@ def score_run(con: Connection, as_of, **params):
     return latest_run(con, as_of, params)
 
 
-def report_scores(con: Connection, as_of, run, **params):
-    """The :class:`crmkit.scoring.Scores` of ``run`` (:func:`score_run`), or, when it is None, scored now.
+def report_scores(con: Connection, as_of, run, *, scope=None, **params):
+    """The :class:`crmkit.scoring.Scores` of ``run`` (:func:`score_run`), or, when it is None, scored now;
+    with a ``scope``, those of its members only (:func:`scoped_scores`).
 
     Scored now, they are this report's only: a report reads the store
     read-only. ``crmkit report`` records a run in its copy of the store before
@@ -167,7 +168,37 @@ def report_scores(con: Connection, as_of, run, **params):
     from ..scoring import score_members
 
     stored = read_scores(con, run) if run is not None else None
-    return stored if stored is not None else score_members(con, as_of, **settings(**params))
+    scores = stored if stored is not None else score_members(con, as_of, **settings(**params))
+    return scoped_scores(con, scores, scope)
+
+
+def scoped_scores(con: Connection, scores, scope=None):
+    """``scores`` (:class:`crmkit.scoring.Scores`) of the members of ``scope`` only (:mod:`crmkit.engine.scope`).
+
+    Each member keeps the scores the chain's models gave them; ``table`` holds
+    the scope's members, and ``total_clv`` is their total with its own interval
+    (:func:`crmkit.clv.total_value` on their rows, the chain's fits). The
+    churn-band cut-offs stay the chain's, so a band means the same in every
+    report. The chain (None) gives ``scores`` unchanged.
+    """
+    import dataclasses
+
+    from ..clv.value import total_value
+    from ..engine import Scope
+    from ..engine.scope import member_ids
+    from ..errors import CrmkitError
+
+    scope = Scope.of(scope)
+    if scope.chain:
+        return scores
+    table = scores.table[scores.table["member_id"].isin(member_ids(con, scores.as_of, scope))]
+    if table.empty:
+        raise CrmkitError(f"no member of this scope ({', '.join(scope.fields().values())}) has bought "
+                          f"by {scores.as_of}: there are no scores to show.")
+    total = total_value(scores.model, scores.spend, *(table[c] for c in ("frequency", "recency", "T", "monetary")),
+                        horizon_days=scores.horizon_days, discount_rate_annual=scores.discount_rate,
+                        margin=scores.margin, period=scores.churn.period, interval=scores.interval)
+    return dataclasses.replace(scores, table=table.reset_index(drop=True), total_clv=total)
 
 
 def use_scores(con: Connection, scores: pd.DataFrame) -> None:

@@ -6,6 +6,8 @@
   module docstring is the definition every analysis uses);
 - :mod:`~crmkit.engine.members`: ``member_facts``, one row per buyer with everything
   scoring derives per member, in one aggregation;
+- :mod:`~crmkit.engine.scope`: :class:`Scope`, the chain, a region, a store or a channel,
+  and ``universe``, the member universe of a scope (its module states whose members and sales a scope holds);
 - :mod:`~crmkit.engine.period`: :class:`Period`, a month, quarter or year to date,
   and the matched windows it is compared with (its module states the rules);
 - :mod:`~crmkit.engine.snapshots`: score snapshots, each scoring run recorded once
@@ -15,9 +17,10 @@ from .activity import (HALF_CENT, RELATIONS, as_date, days, first_by, lines, mem
                        purchase_days, purchases, relation_sql)
 from .members import member_facts, summary_sql
 from .period import PERIODS, Comparison, DateRange, Period
-from .query import Query, StoreRelation, table_columns
+from .query import Query, StoreRelation, series, table_columns
+from .scope import CHAIN, Scope, universe
 
-__all__ = ["HALF_CENT", "PERIODS", "RELATIONS", "Comparison", "DateRange", "Period", "Query", "StoreRelation",
+__all__ = ["CHAIN", "HALF_CENT", "PERIODS", "RELATIONS", "Comparison", "DateRange", "Period", "Query", "Scope", "StoreRelation",
            "as_date", "days", "first_by", "lines",
-           "member_activity", "member_facts", "orders", "purchase_days", "purchases", "relation_sql", "summary_sql",
-           "table_columns"]
+           "member_activity", "member_facts", "orders", "purchase_days", "purchases", "relation_sql", "series",
+           "summary_sql", "table_columns", "universe"]

@@ -46,6 +46,22 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> frozenset[str]:
         return frozenset()
 
 
+def series(start: str, stop: str, step: str | None = None) -> str:
+    """SQL of a generator: one row per value from ``start`` to ``stop`` (both included) by ``step``.
+
+    ``start``, ``stop`` and ``step`` are SQL expressions (numbers, or dates
+    with an ``INTERVAL`` step; a date series comes back as timestamps, so cast
+    it in an outer query). The result is a select item of its own, never
+    nested in an expression, with the columns of its row repeated. In DuckDB
+    it is ``unnest(generate_series(...))``; the Spark equivalent, which
+    SQLGlot writes from it, is ``explode(sequence(start, stop, step))`` (Spark
+    allows a generator only as a whole select item). It is the one list
+    function of the portable subset (:mod:`crmkit.engine.activity`).
+    """
+    args = ", ".join(a for a in (start, stop, step) if a is not None)
+    return f"unnest(generate_series({args}))"
+
+
 #: CTE bodies replaced by temporary tables while :func:`crmkit.lifecycle.snapshot` is open:
 #: (id(connection), as_of) -> {name: (body replaced, replacement)}.
 SNAPSHOTS: dict[tuple, dict[str, tuple[str, str]]] = {}
@@ -93,8 +109,12 @@ class Query:
         return Query(ctes, self.params)
 
     def bound(self, sql: str, **params) -> dict:
-        """The parameters ``sql`` uses (a snapshot's tables replace CTEs that used ``$as_of``)."""
-        return {k: v for k, v in {**self.params, **params}.items() if re.search(rf"\${k}\b", sql)}
+        """The parameters ``sql`` uses (a snapshot's tables replace CTEs that used ``$as_of``).
+
+        One scan of ``sql`` for its ``$names``, so that a query binding thousands of values (an
+        audience rule's lists) costs no more than its text."""
+        used = set(re.findall(r"\$(\w+)", sql))
+        return {k: v for k, v in {**self.params, **params}.items() if k in used}
 
     def df(self, con: duckdb.DuckDBPyConnection, select: str, **params) -> pd.DataFrame:
         """Run ``select`` on top of the CTEs and return the result as a DataFrame."""

@@ -112,14 +112,18 @@ SELECT as_of AS scored_as_of, clv, clv_low, clv_high, p_alive, expected_purchase
 FROM member_scores WHERE member_id = $mid AND as_of <= $as_of ORDER BY as_of DESC LIMIT 1""",
                   {"mid": member_id, "as_of": d})
     preferred = preferred_categories(con, d, top=3, member_id=member_id).drop(columns="member_id")
-    orders = (engine.orders(d, member=member_id) + Query(params={"n": recent})).execute(con, """
-SELECT o.order_id, o.day, o.store_id, o.channel, l.categories, l.items, o.net AS amount, l.discount,
-       o.has_return, o.purchase
+    member_orders = engine.orders(d, member=member_id) + Query(params={"n": recent})
+    orders = member_orders.execute(con, """
+SELECT o.order_id, o.day, o.store_id, o.channel, l.items, o.net AS amount, l.discount, o.has_return, o.purchase
 FROM orders o JOIN (
-  SELECT order_id, string_agg(DISTINCT category, ', ' ORDER BY category) AS categories,
-         sum(quantity) AS items, sum(discount) AS discount
-  FROM lines GROUP BY order_id) l ON l.order_id = o.order_id
+  SELECT order_id, sum(quantity) AS items, sum(discount) AS discount FROM lines GROUP BY order_id
+) l ON l.order_id = o.order_id
 ORDER BY o.first_time DESC, o.order_id LIMIT $n""").df()
+    # one member's few orders: their categories are joined here (string_agg is no portable SQL)
+    cats = member_orders.execute(con, "SELECT DISTINCT order_id, category FROM lines WHERE category IS NOT NULL").df()
+    joined = cats.groupby("order_id")["category"].agg(lambda c: ", ".join(sorted(c)))
+    orders.insert(4, "categories", orders["order_id"].map(joined).astype(object).where(
+        orders["order_id"].isin(joined.index), None))
     coupons = con.execute("""
 SELECT coupon_id, campaign_id, value, issued_at,
        CASE WHEN redeemed_at < CAST($as_of AS DATE) + INTERVAL 1 DAY THEN redeemed_at END AS redeemed_at
@@ -128,9 +132,9 @@ WHERE member_id = $mid AND issued_at < CAST($as_of AS DATE) + INTERVAL 1 DAY
 ORDER BY issued_at DESC, coupon_id LIMIT $n""", p).df()
     points = _one(con, """
 SELECT coalesce(sum(points), 0) AS balance,
-       coalesce(sum(points) FILTER (WHERE points > 0), 0) AS earned,
-       coalesce(-sum(points) FILTER (WHERE event_type = 'redeem'), 0) AS redeemed,
-       coalesce(-sum(points) FILTER (WHERE event_type = 'expire'), 0) AS expired,
+       coalesce(sum(CASE WHEN points > 0 THEN points END), 0) AS earned,
+       coalesce(-sum(CASE WHEN event_type = 'redeem' THEN points END), 0) AS redeemed,
+       coalesce(-sum(CASE WHEN event_type = 'expire' THEN points END), 0) AS expired,
        max(event_time) AS last_event
 FROM points WHERE member_id = $mid AND event_time < CAST($as_of AS DATE) + INTERVAL 1 DAY""",
                   {"mid": member_id, "as_of": d})

@@ -282,9 +282,6 @@ ANALYSES = {
 #: the words of :func:`duckdb_only`). They xfail with the reason; any other construct fails, and so does
 #: a pattern no longer found (remove it, and the entry once it is empty).
 KNOWN = {
-    "member360": ("string_agg and FILTER clauses in member360.member_360",
-                  [r"^string_agg .* in the final select$",
-                   r"^aggregate FILTER clause \(SUM\(points\) .* in the final select$"]),
     "churn training sample": ("DuckDB's hash() picks the training sample in churn._sample_members "
                               "(Spark's hash() differs: another sample)", [r"^function HASH "]),
 }

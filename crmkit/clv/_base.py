@@ -15,8 +15,27 @@ clean interior maximum (gradient below 1e-5 per member, Hessian positive
 definite) that is the fit, at the cost of one climb. Otherwise the model's
 other starts (the first scaled by 1/10 and 10, a moment-based one) are
 climbed too and the best interior maximum kept. ``start_`` names the
-winning start and ``starts_`` records each start's log-likelihood and
-whether it converged; ``converged_`` is True only for an interior maximum.
+winning start and ``starts_`` records each start's log-likelihood, its
+iterations and whether it converged; ``converged_`` is the winning climb's
+own test (an interior maximum reached by the criteria of :meth:`MLEModel._climb`)
+and ``n_iter_`` its iterations.
+
+Iterations. ``max_iter`` bounds each climb: the BFGS iterations (Nelder-Mead,
+when BFGS stalls, gets 20 times as many of its cheaper ones) and the Newton
+steps (at most ``min(20, max_iter)``). When no start reaches an interior
+maximum and a climb was stopped by that bound, the fit is returned where
+the best climb stopped with ``converged_`` False, ``fit_note_`` saying so
+and a :class:`sklearn.exceptions.ConvergenceWarning`, as scikit-learn's
+estimators do; no limit is named, since a climb cut short cannot tell one.
+
+scikit-learn. Every model is a :class:`sklearn.base.BaseEstimator`: its one
+hyper-parameter, ``max_iter``, is set in ``__init__`` and stored as given
+(``get_params``, ``set_params`` and :func:`sklearn.clone` work), fitted
+attributes end in ``_`` and ``fit`` returns the model. A method that needs a
+fit raises :class:`ModelNotFitted` before one: both sklearn's
+:class:`~sklearn.exceptions.NotFittedError` and a :class:`crmkit.errors.ModelError`.
+The inputs are not sklearn's ``X`` (an RFM summary's columns, not a feature
+matrix), so sklearn's ``check_estimator`` does not apply.
 
 Boundaries. A likelihood may have no interior maximum: its supremum lies at
 a limit of the parameters. Each model names its limits (``_limits``). A
@@ -32,6 +51,7 @@ likelihood is within rounding of the supremum: ``converged_`` is False,
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 from collections.abc import Sequence
 from typing import ClassVar
@@ -40,6 +60,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.stats import norm
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError, ModelError, NoInteriorMaximum
 from ..rfm import unique_rows
@@ -48,7 +71,10 @@ from ..rfm import unique_rows
 #: quadratically, so what remains is about its square (or the ~1e-8 rounding noise of a
 #: numerical gradient).
 _NEWTON_TOL = 1e-6
+#: Most Newton steps after the quasi-Newton search (fewer when ``max_iter`` is smaller).
 _MAX_NEWTON = 20
+#: Nelder-Mead, the fallback when BFGS stalls, may take this many times ``max_iter`` iterations.
+_NM_ITER_FACTOR = 20
 #: A Newton step this short that gains nothing within rounding is at the optimum, not on a ridge
 #: (a ridge towards a limit has little curvature along it, so its Newton steps are long).
 _SHORT_STEP = 1e-4
@@ -95,8 +121,12 @@ def first_bad(mask: np.ndarray) -> str:
     return f"row {int(np.flatnonzero(mask.ravel())[0])}"
 
 
-class MLEModel:
-    """Base of every model: weighted maximum likelihood on log-parameters.
+class ModelNotFitted(NotFittedError, ModelError):
+    """A model used before it is fitted: sklearn's ``NotFittedError`` and, in one sentence, a ``ModelError``."""
+
+
+class MLEModel(BaseEstimator):
+    """Base of every model: weighted maximum likelihood on log-parameters, a scikit-learn estimator.
 
     Subclasses declare ``name``, ``label`` and ``param_names``, give a starting
     point with ``_initial(data)``, and either the per-row log-likelihood
@@ -108,9 +138,13 @@ class MLEModel:
     ``_check_data(w, *cols)``, one sentence on data with nothing to fit;
     ``_limits(params)``, the boundaries a stalled fit can be heading for.
 
+    Hyper-parameter: ``max_iter``, the bound on each climb's iterations (see
+    the module docstring); subclasses add none, so ``__init__`` is this one.
+
     Fitted attributes: ``params_``, ``standard_errors_``, ``log_params_cov_``,
-    ``log_likelihood_``, ``n_members_``, ``n_rows_``, ``converged_`` (an
-    interior maximum was reached), ``start_`` and ``starts_`` (the winning
+    ``log_likelihood_``, ``n_members_``, ``n_rows_``, ``converged_`` (the
+    winning climb met its convergence criteria at an interior maximum: a bool),
+    ``n_iter_`` (its iterations), ``start_`` and ``starts_`` (the winning
     start and every start's record), ``boundary_`` (None, or the limit the
     fit is reported at), ``fallback_from_`` (None, or the model this one
     replaces, set by :func:`crmkit.clv.fit_with_fallback`) and ``fit_note_``
@@ -127,7 +161,7 @@ class MLEModel:
 
     def __repr__(self) -> str:
         if not hasattr(self, "params_"):
-            return f"{type(self).__name__}()"
+            return super().__repr__()  # sklearn's: the hyper-parameters that differ from their defaults
         ps = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         return f"{type(self).__name__}({ps}, n_members={self.n_members_:,})"
 
@@ -188,7 +222,7 @@ class MLEModel:
         from .fallback import FALLBACKS
 
         try:
-            simpler = FALLBACKS[self._simpler]()._fit_rows(cols, w)
+            simpler = FALLBACKS[self._simpler](max_iter=self.max_iter)._fit_rows(cols, w)
         except ModelError:
             return
         gain = ll - simpler.log_likelihood_
@@ -207,8 +241,21 @@ class MLEModel:
                 "en": f"{self.label}'s best fit is at a limit ({where}): {cause['en']}; the results are those "
                       f"of that limit."}
 
+    def _iteration_note(self) -> dict[str, str]:
+        """Plain-words note (zh, en) for a fit stopped by ``max_iter`` before it converged."""
+        return {"zh": f"{self.label} 在迭代上限（max_iter = {self.max_iter}）内未收敛：结果是优化停下之处，"
+                      f"不是似然的最大值；请增大 max_iter。",
+                "en": f"{self.label} did not converge within its iteration limit (max_iter = {self.max_iter}): "
+                      f"the results are where the climb stopped, not a maximum of the likelihood; raise max_iter."}
+
+    def _check_max_iter(self) -> None:
+        it = self.max_iter
+        if isinstance(it, bool) or not isinstance(it, numbers.Integral) or it < 1:
+            raise ModelError(f"max_iter must be a whole number of iterations ≥ 1, not {it!r}.")
+
     def _fit_rows(self, cols: Sequence[np.ndarray], weights=None):
         """Fit on member rows (``weights=None``, compressed here) or on weighted rows."""
+        self._check_max_iter()
         cols = [np.asarray(c, dtype=float).ravel() for c in cols]
         if weights is None:
             cols, inverse = unique_rows(*cols)
@@ -241,7 +288,7 @@ class MLEModel:
                 return -ll / total, _central_gradient(value, theta)
             return -ll / total, -g * params / total
 
-        theta, hess, start, records, limit = self._optimise(value, value_grad, self._starts(data), total)
+        theta, hess, start, records, limit, converged = self._optimise(value, value_grad, self._starts(data), total)
         if limit is not None and self._simpler is not None:
             self._check_simpler(cols, w, float(-value(theta) * total), limit)
         self.params_ = dict(zip(self.param_names, np.exp(theta).tolist()))
@@ -253,14 +300,18 @@ class MLEModel:
         self.n_rows_ = int(w.size)
         self.start_ = start
         self.starts_ = records
+        self.n_iter_ = next(r["n_iter"] for r in records if r["start"] == start)
         self.boundary_ = None if limit is None else dict(limit[0])
-        self.converged_ = limit is None
+        self.converged_ = converged
         self.fallback_from_ = None
-        self.fit_note_ = None if limit is None else self._limit_note(*limit)
+        self.fit_note_ = (self._limit_note(*limit) if limit is not None
+                          else None if converged else self._iteration_note())
+        if limit is None and not converged:
+            warnings.warn(self.fit_note_["en"], ConvergenceWarning, stacklevel=3)
         return self
 
     def _optimise(self, value, value_grad, starts, total):
-        """The best maximum over ``starts``: (theta, Hessian, winning start, start records, limit).
+        """The best maximum over ``starts``: (theta, Hessian, winning start, start records, limit, converged).
 
         Each start is climbed by :meth:`_climb`. When the first start reaches a
         clean interior maximum (gradient negligible, Hessian positive
@@ -272,26 +323,29 @@ class MLEModel:
         leaves the model (no dropout) raises :class:`NoInteriorMaximum`; a
         limit inside it (all members alike in one respect) is returned as
         ``limit`` = (limits, cause) and reported at the stalled point, whose
-        likelihood is within rounding of the supremum.
+        likelihood is within rounding of the supremum. When no start reaches an
+        interior maximum and ``max_iter`` stopped a climb, the best point
+        reached is returned, not converged and at no limit: a climb cut short
+        cannot tell where the best fit is.
         """
         records, results, stalled_at = [], [], []
         for i, (name, theta0) in enumerate(starts):
             theta0 = np.log(theta0)
             record = {"start": name, "initial": dict(zip(self.param_names, np.exp(theta0).tolist())),
-                      "log_likelihood": None, "converged": False}
+                      "log_likelihood": None, "converged": False, "n_iter": 0}
             records.append(record)
             if not (np.all(np.isfinite(theta0)) and np.isfinite(value(theta0))):
                 continue
-            theta, hess, ok = self._climb(value, value_grad, theta0)
+            theta, hess, ok, n_iter, cut_short = self._climb(value, value_grad, theta0)
             f = value(theta)
             if not (np.all(np.isfinite(theta)) and np.isfinite(f)):
                 continue
-            record.update(log_likelihood=float(-f * total), converged=ok)
-            results.append((f, ok, theta, hess, name))
+            record.update(log_likelihood=float(-f * total), converged=ok, n_iter=n_iter)
+            results.append((f, ok, theta, hess, name, cut_short))
             if i == 0 and ok:
                 break
             if not ok:
-                limit = self._limits(np.exp(theta))
+                limit = None if cut_short else self._limits(np.exp(theta))
                 if limit is not None and limit[0] in stalled_at:
                     break  # a second start stalled at the same limit: the climbs agree on where the best fit is
                 stalled_at.append(None if limit is None else limit[0])
@@ -304,8 +358,10 @@ class MLEModel:
         if interior:
             top = min(interior, key=lambda r: r[0])
             if top[0] <= best[0] + tol:
-                return top[2], top[3], top[4], records, None
-        f, _, theta, hess, name = best
+                return top[2], top[3], top[4], records, None, top[1]
+        f, _, theta, hess, name, _ = best
+        if any(r[5] for r in results):
+            return theta, hess, name, records, None, False
         limit = self._limits(np.exp(theta))
         ll = float(-f * total)
         if limit is None:
@@ -320,16 +376,19 @@ class MLEModel:
                                     f"({cause['en']}), where it becomes the {FALLBACKS[fallback].label} model "
                                     f"without dropout.",
                                     model=self.name, limits=limits, fallback=fallback, log_likelihood=ll, cause=cause)
-        return theta, hess, name, records, (limits, cause)
+        return theta, hess, name, records, (limits, cause), False
 
-    def _climb(self, value, value_grad, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _climb(self, value, value_grad, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, int, bool]:
         """BFGS from ``theta0`` (Nelder-Mead if BFGS stalls), then Newton steps to a tight optimum.
 
-        Returns the point reached, the Hessian of ``value`` there and whether
-        it is a clean interior minimum of ``value``: the Newton step on the
-        log-parameters below 1e-6 or a Newton decrement below 1e-12 per member
-        (or no decrease left within rounding for a step below 1e-5), the
-        gradient below 1e-5 per member and the Hessian positive definite.
+        Returns the point reached, the Hessian of ``value`` there, whether it
+        is a clean interior minimum of ``value`` (the criteria: the Newton step
+        on the log-parameters below 1e-6 or a Newton decrement below 1e-12 per
+        member, or no decrease left within rounding for a step below 1e-4, with
+        the gradient below 1e-5 per member and the Hessian positive definite),
+        the iterations taken (quasi-Newton, then Newton) and whether
+        ``max_iter`` cut the climb short: it did not converge, and the search
+        used all its iterations or the Newton steps (fewer than 20) ran out.
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -339,14 +398,17 @@ class MLEModel:
                 inv = np.linalg.inv(hess0)
                 options["hess_inv0"] = (inv + inv.T) / 2
             res = minimize(value_grad, theta0, jac=True, method="BFGS", options=options)
-            theta = res.x
+            theta, n_iter, bounded = res.x, res.nit, res.nit >= self.max_iter
             if not (np.all(np.isfinite(theta)) and np.isfinite(res.fun)) or np.abs(res.jac).max() > 1e-3:
+                nm_iter = _NM_ITER_FACTOR * self.max_iter
                 nm = minimize(value, theta0, method="Nelder-Mead",
-                              options={"maxiter": 20 * self.max_iter, "xatol": 1e-10, "fatol": 1e-14})
+                              options={"maxiter": nm_iter, "xatol": 1e-10, "fatol": 1e-14})
+                n_iter += nm.nit
                 if np.isfinite(nm.fun) and not (np.isfinite(res.fun) and res.fun <= nm.fun):
-                    theta = nm.x
-            hess = None
-            for _ in range(_MAX_NEWTON):
+                    theta, bounded = nm.x, nm.nit >= nm_iter
+            newton_iter = min(_MAX_NEWTON, self.max_iter)
+            ok, steps = False, 0
+            for steps in range(1, newton_iter + 1):
                 f, g = value_grad(theta)
                 hess = self._hessian(value_grad, theta, g, value)
                 step = _newton_step(hess, g)
@@ -359,18 +421,21 @@ class MLEModel:
                     new = theta + step
                     if value(new) <= f + 1e-13 * max(1.0, abs(f)):
                         theta = new
-                    return theta, hess, bool(np.abs(g).max() < _GRAD_TOL)
+                    ok = bool(np.abs(g).max() < _GRAD_TOL)
+                    break
                 theta_new = _backtrack(value, theta, step, f)
                 if theta_new is None:  # no decrease left: at the optimum within rounding, or stuck
-                    return theta, hess, bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
-                if f - value(theta_new) < _DECREMENT_TOL:
+                    ok = bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
+                    break
+                gain, theta = f - value(theta_new), theta_new
+                if gain < _DECREMENT_TOL:
                     # a step that gains nothing: at the optimum when the step is short (its decrement
                     # just above the tolerance), else creeping along a ridge towards a limit
-                    return theta_new, hess, bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
-                theta = theta_new
-            if hess is None:
-                hess = self._hessian(value_grad, theta, value_grad(theta)[1], value)
-            return theta, hess, False
+                    ok = bool(size < _SHORT_STEP and np.abs(g).max() < _GRAD_TOL)
+                    break
+            else:  # the Newton steps ran out
+                bounded = bounded or newton_iter < _MAX_NEWTON
+            return theta, hess, ok, int(n_iter + steps), not ok and bounded
 
     def _hessian(self, value_grad, theta: np.ndarray, grad: np.ndarray, value=None) -> np.ndarray:
         """Hessian of the objective: forward differences of an analytic gradient, else second
@@ -394,8 +459,12 @@ class MLEModel:
 
     # -- fitted values ------------------------------------------------------------
     def _values(self) -> np.ndarray:
-        if not hasattr(self, "params_"):
-            raise ModelError(f"{self.label} is not fitted yet; call fit() first.")
+        """The fitted parameters in ``param_names`` order; :class:`ModelNotFitted` before a fit."""
+        try:
+            check_is_fitted(self, "params_")
+        except NotFittedError:
+            raise ModelNotFitted(f"this {self.label} model ({type(self).__name__}) is not fitted yet; "
+                                 f"call fit() or fit_summary() first.") from None
         return np.array([self.params_[k] for k in self.param_names])
 
     def with_params(self, params: dict[str, float]) -> MLEModel:
@@ -416,6 +485,7 @@ class MLEModel:
             "n_members": self.n_members_,
             "n_rows": self.n_rows_,
             "converged": self.converged_,
+            "n_iter": getattr(self, "n_iter_", None),
             "start": getattr(self, "start_", None),
             "starts": [dict(s) for s in getattr(self, "starts_", [])],
             "boundary": getattr(self, "boundary_", None),

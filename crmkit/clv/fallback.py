@@ -40,7 +40,7 @@ def fit_with_fallback(model: RepeatBuyingModel | str, summary: pd.DataFrame) -> 
     except NoInteriorMaximum as err:
         if err.fallback not in FALLBACKS:
             raise
-        fallback = FALLBACKS[err.fallback]().fit_summary(summary)
+        fallback = FALLBACKS[err.fallback](max_iter=model.max_iter).fit_summary(summary)
         limits, cause = err.limits, err.cause
     where = ", ".join(f"{k} → {v}" for k, v in limits.items())
     fallback.fallback_from_ = model.name

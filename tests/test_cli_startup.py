@@ -29,7 +29,8 @@ def _imported(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     return out, names
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["--quiet", "--help"], [], ["load", "--help"]])
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["--quiet", "--help"], [], ["load", "--help"],
+                                  ["fit", "--help"], ["campaign-roi", "--help"]])
 def test_version_and_help_import_no_heavy_library(args):
     out, names = _imported(*args)
     assert "crmkit" in names, "-X importtime lists what was imported"
@@ -38,6 +39,8 @@ def test_version_and_help_import_no_heavy_library(args):
         assert out.returncode == 0 and out.stdout.startswith("crmkit ")
     elif args[:1] == ["load"]:
         assert out.returncode == 0 and "--derive-amount" in out.stdout
+    elif args[:1] in (["fit"], ["campaign-roi"]):
+        assert out.returncode == 0 and "--quiet" in out.stdout
     else:
         for name in COMMANDS:  # every command is listed with its one-line help
             assert name.replace("_", "-") in out.stdout
@@ -68,3 +71,13 @@ def test_an_unknown_command_is_refused_with_the_list():
     out = subprocess.run([sys.executable, "-m", "crmkit", "nosuch"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "invalid choice: 'nosuch'" in out.stderr and "campaign-roi" in out.stderr
+
+
+def test_light_choices_are_those_of_the_modules_that_use_them():
+    """The choices a parser offers from :mod:`crmkit.defaults` are the ones the heavy modules accept."""
+    from crmkit import defaults
+    from crmkit.campaigns import METHODS
+    from crmkit.clv import MODELS
+
+    assert set(defaults.MODEL_NAMES) == set(MODELS) and list(defaults.MODEL_NAMES) == sorted(MODELS)
+    assert defaults.INTERVAL_METHODS == METHODS

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import zero_amounts
+from ..defaults import INTERVAL_METHODS
 from ..engine import Query
 from ..engine.store import Connection
 from ..errors import CrmkitError
@@ -60,7 +61,7 @@ MIN_CONTROL = 100
 MIN_LEVEL = 30
 #: Fewer purchasers than this in a group makes revenue intervals approximate (a warning).
 MIN_BUYERS = 10
-METHODS = ("welch", "bootstrap")
+METHODS = INTERVAL_METHODS
 METRICS = ("conversion", "orders_per_member", "revenue_per_member", "margin_per_member")
 _COUNTS = ("n", "contacted", "buyers")
 

@@ -14,14 +14,13 @@ import argparse
 import json
 
 from ..currency import use_store
+from ..defaults import INTERVAL_METHODS
 from ..i18n import LANGS
 
 HELP = "incremental lift, ROI and verdict of a campaign against its control group"
 
 
 def register(subparsers) -> None:
-    from ..campaigns import METHODS
-
     p = subparsers.add_parser(
         "campaign-roi",
         help=HELP,
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("source", metavar="SOURCE", help="the member store (.duckdb)")
     p.add_argument("--campaign", required=True, metavar="ID", help="campaign id in the campaigns table")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--method", choices=METHODS, default="welch",
+    p.add_argument("--method", choices=INTERVAL_METHODS, default=INTERVAL_METHODS[0],
                    help="intervals for revenue and margin per member: Welch t (default) or percentile bootstrap")
     p.add_argument("--lang", choices=LANGS, default="zh", help="language of texts and labels (default: zh)")
     p.add_argument("--quiet", action="store_true",

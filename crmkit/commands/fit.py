@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from ..defaults import MODEL_NAMES
 from ..errors import CrmkitError
 from ..progress import Progress
 
@@ -13,8 +14,6 @@ _UNITS = {"D": "days", "W": "weeks (days / 7)"}
 
 
 def register(subparsers) -> None:
-    from ..clv import MODELS
-
     p = subparsers.add_parser(
         "fit", help=HELP,
         description="Fit a BG/NBD, Pareto/NBD or MBG/NBD model by maximum likelihood on the "
@@ -23,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("source", metavar="SOURCE",
                    help="member store (.duckdb) or transactions file (CSV / Parquet with "
                         "member_id, order_time, amount)")
-    p.add_argument("--model", choices=sorted(MODELS), default="bgnbd", help="model (default: bgnbd)")
+    p.add_argument("--model", choices=MODEL_NAMES, default="bgnbd", help="model (default: bgnbd)")
     p.add_argument("--period", choices=sorted(_UNITS), default="W",
                    help="time unit: W = weeks (days / 7), D = days (default: W)")
     p.add_argument("--calibration-end", metavar="DATE",

@@ -183,7 +183,7 @@ def header(con: Connection, title_key: str, as_of, lang: str = "zh", *,
     """
     from .sections import data_warnings, show_warnings
 
-    scope = engine.Scope.of(scope, **{k: v for k, v in filters.items() if k in engine.Scope.__dataclass_fields__})
+    scope = engine.Scope.of(scope, **{k: v for k, v in filters.items() if k in engine.scope.FIELDS})
     shown = {**filters, **scope.fields()}
     show_html(header_html(t(title_key, lang), data_span(con, as_of, scope), as_of, lang, period=period,
                           filters=shown, scores=None if score_run is False else scores_line(score_run, lang)))

@@ -611,7 +611,7 @@ class ChurnRisk:
             self._backtest(con, cut, as_of, early, table)
         finally:
             if table != "transactions":
-                con.execute(f'DROP VIEW IF EXISTS "{table}"')
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
         if self.backtest_ is None:  # too short to backtest: the curve follows the model's own probabilities
             now = features if features is not None else self.features(con, as_of, behaviour=False)
             self.curve_ = ExpectedPurchasesRisk().fit(now["expected_window"], now["p_no_purchase"])
@@ -690,17 +690,19 @@ class ChurnRisk:
 
 def _sample_members(con: Connection, until: dt.date, max_members: int, seed: int,
                     table: str = "transactions") -> tuple[str, bool]:
-    """A temporary view of ``table`` for about ``max_members`` of the members who bought by ``until``
-    (all their lines, chosen by a seeded hash of member_id), or ``table`` itself when there are fewer."""
+    """A temporary table of ``table``'s lines for about ``max_members`` of the members who bought by ``until``
+    (all their lines, chosen by a seeded hash of member_id), or ``table`` itself when there are fewer.
+
+    The sample is copied once: the backtest reads it several times, each a fraction of a scan of ``table``."""
     n = con.execute(f'SELECT count(DISTINCT member_id) FROM "{table}" '
                     "WHERE order_time < CAST($until AS DATE) + INTERVAL 1 DAY", {"until": until}).fetchone()[0]
     if n <= max_members:
         return table, False
-    view, scale = "_crmkit_churn_sample", 1_000_000
+    sample, scale = "_crmkit_churn_sample", 1_000_000
     keep = int(scale * max_members / n)
-    con.execute(f'CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM "{table}" '
+    con.execute(f'CREATE OR REPLACE TEMP TABLE {sample} AS SELECT * FROM "{table}" '
                 f"WHERE hash(CAST(member_id AS VARCHAR) || '#{int(seed)}') % {scale} < {keep}")
-    return view, True
+    return sample, True
 
 
 # ------------------------------------------------------------ bands and lists

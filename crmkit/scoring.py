@@ -27,7 +27,6 @@ registered but never bought have no row: there is nothing to model yet.
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,13 +141,22 @@ class Scores:
         return "\n".join(lines)
 
 
+#: ``rank() OVER (ORDER BY x)`` of the RFM scores, 1 + the members with a smaller x, from the distinct
+#: values of x and their counts: a window over all members would sort every column of every member
+#: three times. (x is never NULL for a buyer.)
+_RANK_OF = """
+  SELECT value, CAST(sum(n) OVER (ORDER BY value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - n + 1
+                     AS BIGINT) AS rank
+  FROM (SELECT {x} AS value, count(*) AS n FROM member_facts GROUP BY {x}) counts"""
+
 _ROWS_RANKED = """
-  SELECT *, count(*) OVER () AS n_buyers,
-         rank() OVER (ORDER BY last_purchase) AS rank_r,
-         rank() OVER (ORDER BY purchase_days) AS rank_f,
-         rank() OVER (ORDER BY net_spend) AS rank_m,
-         coalesce(round(window_spend, 2), 0) AS annual_spend
-  FROM member_facts"""
+  SELECT f.*, b.n_buyers, r.rank AS rank_r, fr.rank AS rank_f, m.rank AS rank_m,
+         coalesce(round(f.window_spend, 2), 0) AS annual_spend
+  FROM member_facts f
+       JOIN rank_r r ON r.value = f.last_purchase
+       JOIN rank_f fr ON fr.value = f.purchase_days
+       JOIN rank_m m ON m.value = f.net_spend
+       CROSS JOIN (SELECT count(*) AS n_buyers FROM member_facts) b"""
 
 
 def member_rows_query(as_of, *, period: str = "W", recent_days: int = RECENT_DAYS,
@@ -157,7 +165,8 @@ def member_rows_query(as_of, *, period: str = "W", recent_days: int = RECENT_DAY
     w, r = Windows.of(windows), TierRules.load(rules)
     q = engine.member_facts(as_of, window_days=r.window_days, recent_days=recent_days, new_days=w.new_days,
                             active_days=w.active_days)
-    q += Query({"member_ranked": _ROWS_RANKED, "member_scored": f"""
+    q += Query({"rank_r": _RANK_OF.format(x="last_purchase"), "rank_f": _RANK_OF.format(x="purchase_days"),
+                "rank_m": _RANK_OF.format(x="net_spend"), "member_ranked": _ROWS_RANKED, "member_scored": f"""
   SELECT *, {score_sql("rank_r", "n_buyers")} AS rfm_r, {score_sql("rank_f", "n_buyers")} AS rfm_f,
          {score_sql("rank_m", "n_buyers")} AS rfm_m, {r.rank_sql("annual_spend")} AS tier_rank
   FROM member_ranked"""}, {"scale": period_days(period), **segment_params(), **w.params(), **r.params()})
@@ -183,9 +192,9 @@ def member_rows(con: Connection, as_of, *, period: str = "W", recent_days: int =
     :func:`crmkit.churn.behaviour_features` (``recent_days``).
     """
     q, select = member_rows_query(as_of, period=period, recent_days=recent_days, windows=windows, rules=rules)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
-        return q.execute(con, select).to_arrow_table()
+    q = q.for_store(con)
+    sql = q.sql(select)
+    return con.sql(sql, params=q.bound(sql)).to_arrow_table()  # a relation: Arrow without a copy of the rows
 
 
 def _column(rows: pa.Table, name: str):
@@ -223,7 +232,8 @@ def score_members(con: Connection, as_of, *, model: str = "bgnbd", period: str =
     rows = member_rows(con, as_of, period=period, recent_days=churn.recent_days)
     if rows.num_rows == 0:
         raise CrmkitError(f"no member has a purchase up to {as_of}; nothing to score.")
-    summary = pd.DataFrame({c: _column(rows, c) for c in ("member_id", "frequency", "recency", "T", "monetary")})
+    summary = pd.DataFrame({c: _column(rows, c) for c in ("member_id", "frequency", "recency", "T", "monetary")},
+                           copy=False)
     progress.step(f"fitting {model} and Gamma-Gamma on {len(summary):,} members")
     fitted, spend = fit_value_models(new_btyd(model), summary)
     rfm = [summary[c] for c in ("frequency", "recency", "T", "monetary")]
@@ -238,15 +248,19 @@ def score_members(con: Connection, as_of, *, model: str = "bgnbd", period: str =
     risk = churn.predict(feats)
     cuts = band_thresholds(risk) if thresholds is None else tuple(thresholds)
     progress.step(f"churn risk by {churn.method_}")
-    table = summary.assign(
-        as_of=pd.arrays.ArrowExtensionArray(pa.array(np.full(len(summary), np.datetime64(as_of, "D")),
-                                                     type=pa.date32())),
-        p_alive=feats["p_alive"].to_numpy(),
+    columns = {
+        **{c: summary[c] for c in summary.columns},
+        "as_of": pd.arrays.ArrowExtensionArray(pa.array(np.full(len(summary), np.datetime64(as_of, "D")),
+                                                        type=pa.date32())),
+        "p_alive": feats["p_alive"].to_numpy(),
         **{c: value[c].to_numpy() for c in ("expected_purchases", "expected_spend", "clv", "clv_low", "clv_high")},
-        churn_risk=risk,
-        churn_band=risk_bands(risk, cuts).to_numpy(),
+        "churn_risk": risk,
+        "churn_band": risk_bands(risk, cuts).to_numpy(),
         **{c: _column(rows, c) for c in ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "lifecycle_stage", "tier")},
-    )[MEMBER_SCORES.names]
+    }
+    del feats, value, rows
+    # copy=False: each column stays its own block, not stacked into one (a copy of the whole table)
+    table = pd.DataFrame({c: columns.pop(c) for c in MEMBER_SCORES.names}, copy=False)
     return Scores(as_of, table, total, fitted, spend, churn, horizon_days, interval, cuts, thresholds is None,
                   margin, discount_rate)
 

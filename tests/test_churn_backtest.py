@@ -134,5 +134,6 @@ def test_large_population_is_sampled_before_features(master):
     model.fit(master, "1997-12-31")
     assert model.sampled_
     assert 4_000 < model.n_train_ < 6_000
-    assert "_crmkit_churn_sample" not in {r[0] for r in master.execute(
-        "SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+    temporary = master.execute("SELECT view_name FROM duckdb_views() WHERE temporary "
+                               "UNION ALL SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    assert "_crmkit_churn_sample" not in {r[0] for r in temporary}  # the sample is dropped after the fit

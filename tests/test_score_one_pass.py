@@ -121,3 +121,21 @@ def test_the_one_query_is_portable_sql_with_bound_values():
 def test_member_facts_relation_is_portable():
     sql = engine.member_facts("2025-12-31", suffix="_x").sql("SELECT * FROM member_facts_x")
     assert not _DUCKDB_ONLY.search(sql)
+
+
+def test_days_carry_the_money_of_their_lines(demo):
+    """``bought`` and ``returned`` of the engine's days sum, per member, to the positive and the negative
+    amounts of the member's lines: member_facts reads returns from them instead of a second pass."""
+    as_of = "2025-06-30"
+    got = engine.days(as_of).df(demo, "SELECT CAST(member_id AS VARCHAR) AS member_id, sum(bought) AS bought, "
+                                      "sum(returned) AS returned FROM days GROUP BY member_id ORDER BY member_id")
+    want = demo.execute("""
+SELECT CAST(member_id AS VARCHAR) AS member_id, sum(CASE WHEN amount > 0 THEN amount END) AS bought,
+       sum(CASE WHEN amount < 0 THEN -amount END) AS returned
+FROM transactions
+WHERE member_id IS NOT NULL AND amount IS NOT NULL AND order_time < CAST($d AS DATE) + INTERVAL 1 DAY
+GROUP BY 1 ORDER BY 1""", {"d": as_of}).df()
+    assert want["returned"].notna().any() and want["returned"].isna().any()  # members with and without returns
+    _assert_same(got, want, ["bought"])
+    assert got["returned"].isna().tolist() == want["returned"].isna().tolist()
+    np.testing.assert_allclose(got["returned"].fillna(0), want["returned"].fillna(0), rtol=1e-12)

@@ -69,7 +69,8 @@ def test_score_writes_a_run_that_reads_back_as_the_scores(store, capsys):
     finally:
         con.close()
     pd.testing.assert_frame_equal(stored.table, fresh.table, check_dtype=False)
-    assert stored.total_clv.equals(fresh.total_clv)
+    # the engine sums in parallel, so two scorings of the same data may differ in the last bits
+    pd.testing.assert_series_equal(stored.total_clv, fresh.total_clv, rtol=1e-9)
     assert stored.churn.method_ == fresh.churn.method_ and stored.band_note("en") == fresh.band_note("en")
     assert stored.model.as_dict() == fresh.model.as_dict()
 

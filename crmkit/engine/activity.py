@@ -49,7 +49,10 @@ relation and the ones it reads, with ``as_of`` bound as ``$as_of``. The SQL
 is the portable subset that SQLGlot transpiles from DuckDB to Spark SQL: no
 ``QUALIFY``, ``ASOF JOIN``, list functions, ``struct_pack``, ``rowid``,
 ``GROUP BY ALL``, ``FILTER`` clauses or ``arg_min_null``; ``arg_min``
-(Spark's ``min_by``) is the only aggregate beyond the standard ones.
+(Spark's ``min_by``) is the only aggregate beyond the standard ones. Days
+between dates are ``date_diff('day', a, b)``, never ``b - a`` (DuckDB gives
+days, Spark an interval); a series of values is :func:`crmkit.engine.series`.
+``tests/test_portable_sql.py`` checks every analysis's statements.
 
 A ``suffix`` gives a second set of the same relations under other names
 (``orders_cal`` with ``$as_of_cal``), for a query that compares two dates.
@@ -115,6 +118,8 @@ _ORDERS = f"""
          max(is_return) = 1 AS has_return,
          (max(is_return) = 0 OR sum(amount) >= {HALF_CENT}) AS purchase,
          count(*) AS n_lines,
+         sum(CASE WHEN amount > 0 THEN amount END) AS bought,
+         sum(CASE WHEN amount < 0 THEN -amount END) AS returned,
          {first_by('store_id', 'order_time')} AS store_id, {first_by('channel', 'order_time')} AS channel
   FROM lines{{s}} GROUP BY member_id, order_id"""
 
@@ -125,6 +130,7 @@ _DAYS = f"""
   SELECT member_id, day, sum(net) AS net,
          sum(CASE WHEN purchase THEN net ELSE 0.0 END) AS value,
          count(CASE WHEN purchase THEN 1 END) AS purchases,
+         sum(bought) AS bought, sum(returned) AS returned,
          {first_by('store_id', 'first_time')} AS store_id, {first_by('channel', 'first_time')} AS channel
   FROM orders{{s}} GROUP BY member_id, day"""
 
@@ -196,8 +202,9 @@ def orders(as_of, **kw) -> Query:
     """:func:`lines` plus ``orders``: one row per order placed up to ``as_of``.
 
     Columns: ``member_id, order_id, first_time, day, net`` (yuan, after its
-    returns, half-cent rule), ``has_return, purchase`` (booleans), ``n_lines,
-    store_id, channel``.
+    returns, half-cent rule), ``has_return, purchase`` (booleans), ``n_lines``,
+    ``bought, returned`` (yuan of its positive lines and of its negative lines
+    in size; NULL without any), ``store_id, channel``.
     """
     return _with(lines(as_of, **kw), "orders", _ORDERS, kw.get("suffix", ""))
 
@@ -212,7 +219,8 @@ def days(as_of, **kw) -> Query:
 
     Columns: ``member_id, day, net`` (all the day's orders), ``value`` (its
     purchases' net), ``purchases`` (their number; > 0 makes a purchase day),
-    ``store_id, channel`` (of the day's first order).
+    ``bought, returned`` (summed over the day's orders), ``store_id, channel``
+    (of the day's first order).
     """
     return _with(orders(as_of, **kw), "days", _DAYS, kw.get("suffix", ""))
 

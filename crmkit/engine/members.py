@@ -2,10 +2,10 @@
 
 ``member_facts`` is one aggregation of the canonical ``days`` relation
 (:mod:`crmkit.engine.activity`; orders, purchases and purchase days as
-defined there) plus one of its ``lines``, so that the RFM summary, the R/F/M
-scores and segment, the lifecycle stage, the tier and the churn behaviour
-features of every member come from one engine query instead of one scan
-each. Columns (days are calendar days, money is net of returns):
+defined there; its ``bought`` and ``returned`` carry the lines' money up),
+so that the RFM summary, the R/F/M scores and segment, the lifecycle stage,
+the tier and the churn behaviour features of every member come from one
+engine query instead of one scan each. Columns (days are calendar days, money is net of returns):
 
 - ``member_id`` (text); ``first_purchase, last_purchase`` (purchase days),
   ``purchase_days, purchases, purchase_value, first_value, net_spend`` as in
@@ -18,30 +18,23 @@ each. Columns (days are calendar days, money is net of returns):
   ``last_before``: the last purchase day before them, within the
   ``active_days`` before (NULL without one): the lifecycle's win-back test;
 - ``last_interval_days``: days between the last two purchase days (NULL with one);
-- ``channels``: distinct channels on the member's lines (0 without a channel
-  column); ``returned, bought``: yuan of the negative and of the positive
-  lines (NULL without any).
+- ``channels``: distinct channels on the member's lines (0 without a channel;
+  only the lines with a channel are read); ``returned, bought``: yuan of the
+  negative and of the positive lines (NULL without any).
 
-The SQL is the portable subset of :mod:`crmkit.engine.activity` (window
-functions and ``arg_min``/``arg_max`` only beyond the standard aggregates).
+The SQL is the portable subset of :mod:`crmkit.engine.activity` (``arg_min``
+only beyond the standard aggregates), written for one pass over the member-days:
+no window function (the purchase day before the last is a join on the last).
 """
 from __future__ import annotations
 
 from .activity import PURCHASE_AGGREGATES, days
 from .query import Query
 
-_PREVIOUS = """
-  SELECT member_id, day, value, purchases, net,
-         max(CASE WHEN purchases > 0 THEN day END) OVER (
-           PARTITION BY member_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-           AS previous_purchase
-  FROM days{s}"""
-
-_LINE_FACTS = """
-  SELECT member_id, count(DISTINCT channel) AS channels,
-         sum(CASE WHEN amount < 0 THEN -amount END) AS returned,
-         sum(CASE WHEN amount > 0 THEN amount END) AS bought
-  FROM lines{s} GROUP BY member_id"""
+# count(DISTINCT) ignores NULL: only the lines with a channel are grouped (none, in data without channels)
+_CHANNEL_FACTS = """
+  SELECT member_id, count(DISTINCT channel) AS channels
+  FROM lines{s} WHERE channel IS NOT NULL GROUP BY member_id"""
 
 _DAY_FACTS = """
   SELECT member_id,""" + PURCHASE_AGGREGATES + """,
@@ -55,17 +48,25 @@ _DAY_FACTS = """
                    AND day > CAST($as_of{s} AS DATE) - CAST($mf_new_days{s} AS INTEGER)
                              - CAST($mf_active_days{s} AS INTEGER)
                   THEN day END) AS last_before,
-         arg_max(CASE WHEN purchases > 0 THEN day - previous_purchase END,
-                 CASE WHEN purchases > 0 AND previous_purchase IS NOT NULL THEN day END) AS last_interval_days
-  FROM member_days{s} GROUP BY member_id
+         sum(returned) AS returned, sum(bought) AS bought
+  FROM days{s} GROUP BY member_id
   HAVING count(CASE WHEN purchases > 0 THEN 1 END) > 0"""
+
+# the purchase day before the last one: a join on the member's last purchase day (cheaper than a
+# window over every member-day, which sorts them all)
+_PREVIOUS = """
+  SELECT d.member_id, max(d.day) AS previous_purchase
+  FROM days{s} d JOIN day_facts{s} f ON f.member_id = d.member_id AND d.day < f.last_purchase
+  WHERE d.purchases > 0 GROUP BY d.member_id"""
 
 _FACTS = """
   SELECT CAST(d.member_id AS VARCHAR) AS member_id, d.first_purchase, d.last_purchase, d.purchase_days,
          d.purchases, d.purchase_value, d.first_value, d.net_spend, d.window_spend, d.recent_spend,
-         d.first_recent, d.last_before, d.last_interval_days,
-         coalesce(l.channels, 0) AS channels, l.returned, l.bought
-  FROM day_facts{s} d LEFT JOIN line_facts{s} l ON l.member_id = d.member_id"""
+         d.first_recent, d.last_before,
+         date_diff('day', p.previous_purchase, d.last_purchase) AS last_interval_days,
+         coalesce(c.channels, 0) AS channels, d.returned, d.bought
+  FROM day_facts{s} d LEFT JOIN previous_purchase{s} p ON p.member_id = d.member_id
+       LEFT JOIN channel_facts{s} c ON c.member_id = d.member_id"""
 
 
 def summary_sql(suffix: str = "") -> str:
@@ -87,8 +88,8 @@ def member_facts(as_of, *, window_days: int = 365, recent_days: int = 90, new_da
     (``table``, ``columns``, ``since``) go to the relations underneath.
     """
     s = suffix
-    ctes = {f"member_days{s}": _PREVIOUS, f"day_facts{s}": _DAY_FACTS, f"line_facts{s}": _LINE_FACTS,
-            f"member_facts{s}": _FACTS}
+    ctes = {f"day_facts{s}": _DAY_FACTS, f"previous_purchase{s}": _PREVIOUS,
+            f"channel_facts{s}": _CHANNEL_FACTS, f"member_facts{s}": _FACTS}
     params = {f"mf_window_days{s}": int(window_days), f"mf_recent_days{s}": int(recent_days),
               f"mf_new_days{s}": int(new_days), f"mf_active_days{s}": int(active_days)}
     return days(as_of, suffix=s, **kw) + Query({k: v.format(s=s) for k, v in ctes.items()}, params)

@@ -1,8 +1,9 @@
 """Scheduled reports: run the parameterized notebooks with papermill.
 
 ``run_reports`` executes each notebook of ``notebooks/`` in its own kernel
-(``python3``, which jupyter_client resolves to the running interpreter) and
-writes, for one ``as_of`` date::
+(``python3``, which jupyter_client resolves to the running interpreter), as
+many side by side as there are cores (:data:`WORKERS`), and writes, for one
+``as_of`` date::
 
     <out>/<as_of>/<name>.ipynb    executed notebook, code and any traceback kept
     <out>/<as_of>/<name>.html     the report a manager reads: no code, no tracebacks
@@ -52,6 +53,13 @@ fingerprint (taken before) is the store's. The cost is that the next report
 scores again unless ``crmkit score`` has been run; the report header and the
 manifest (``scores`` of each notebook) say which run was read, and whether it
 came from the store or was made for this report.
+
+Slow results that do not change between runs of the same data are cached
+(:mod:`crmkit.cache`), keyed by everything they are computed from: the
+holdout comparison of the models in ``clv_churn``
+(:func:`crmkit.clv.validation.compare_models`) and the CJK font subset of
+each HTML. A report therefore shows the same numbers whether they were read
+from the cache or computed, and new data or new code simply compute again.
 """
 from __future__ import annotations
 
@@ -66,7 +74,9 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +93,10 @@ from .text import display_width, pad
 NOTEBOOKS = ("member_overview", "clv_churn", "campaign_review", "monthly_report")
 #: The notebooks that show member scores, read from a score snapshot (see the module docstring).
 SCORED_NOTEBOOKS = ("clv_churn", "monthly_report")
+
+#: How many notebooks run at the same time, each in its own kernel: one per core, at most all of them.
+#: A kernel spends most of its time computing, so more than the cores would only share them.
+WORKERS = min(len(NOTEBOOKS), os.cpu_count() or 1)
 
 KERNEL = "python3"
 #: Keep the kernel's own chatter (its TCP transport warning, the interrupt at shutdown) off the console;
@@ -343,7 +357,6 @@ def score_snapshot_copy(snap: Path, as_of: str, wanted: list[dict], bar: Progres
     notebooks, whose sections then step aside with the sentence.
     """
     from .engine.snapshots import latest_run, record_run, settings_fingerprint
-    from .scoring import score_members
 
     origin = {}
     con = connect(snap, read_only=True)
@@ -355,6 +368,8 @@ def score_snapshot_copy(snap: Path, as_of: str, wanted: list[dict], bar: Progres
         con.close()
     if origin or not wanted:  # recording another setting would replace the store's run of the date
         return origin
+    from .scoring import score_members  # the models and scikit-learn: only when scoring
+
     params = wanted[0]
     for f in (snap, snap.with_name(snap.name + ".wal")):
         if f.exists():
@@ -528,21 +543,39 @@ def _cjk_font_face(text: str) -> str:
 
     Reports then show Chinese on machines without a CJK font, and stay small.
     Empty when the text has no characters outside Latin-1 or the font is missing.
+    Subsetting takes a second or more, and a report's characters hardly change
+    from one run to the next (digits are Latin), so the rule is cached
+    (:mod:`crmkit.cache`) under the font file, its size and time, the fontTools
+    version and the characters.
     """
-    from fontTools import subset
+    import fontTools
 
-    from .viz import cjk_font_path
+    from . import cache
+    from .fonts import cjk_font_path
 
-    chars = {c for c in text if ord(c) > 0xFF}
+    chars = "".join(sorted({c for c in text if ord(c) > 0xFF}))
     path = cjk_font_path()
     if not chars or path is None:
         return ""
+    stat = path.stat()
+    key = cache.digest("cjk_font_face", str(path), stat.st_size, stat.st_mtime_ns, fontTools.version, chars)
+    rule = cache.read_text("cjk_font_face", key, ".css")
+    if rule is None:
+        rule = _subset_font_face(path, chars)
+        cache.write_text("cjk_font_face", key, rule, ".css")
+    return rule
+
+
+def _subset_font_face(path: Path, chars: str) -> str:
+    """The ``@font-face`` rule of the font at ``path`` subset to ``chars``, as a data URL."""
+    from fontTools import subset
+
     options = subset.Options()
     options.flavor = None
     options.layout_features = ["*"]
     font = subset.load_font(str(path), options)
     sub = subset.Subsetter(options)
-    sub.populate(text="".join(sorted(chars)))
+    sub.populate(text=chars)
     sub.subset(font)
     buf = io.BytesIO()
     subset.save_font(font, buf, options)
@@ -551,17 +584,30 @@ def _cjk_font_face(text: str) -> str:
             f'src: url(data:font/otf;base64,{data}) format("opentype"); }}')
 
 
-def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
-    """Self-contained HTML of an executed notebook: no code, no prompts, no network references."""
+_EXPORTERS = threading.local()
+
+
+def _exporter(lang: str):
+    """The HTML exporter of ``lang``, one per thread: its templates are loaded once, not per report."""
     import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
-        template_name="lab", template_file=_TEMPLATE_FILE,
-        extra_loaders=[jinja2.DictLoader({_TEMPLATE_FILE: _TEMPLATE})],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        exclude_anchor_links=True, language_code=lang,
-    )
+    made = getattr(_EXPORTERS, "by_lang", None)
+    if made is None:
+        made = _EXPORTERS.by_lang = {}
+    if lang not in made:
+        made[lang] = HTMLExporter(
+            template_name="lab", template_file=_TEMPLATE_FILE,
+            extra_loaders=[jinja2.DictLoader({_TEMPLATE_FILE: _TEMPLATE})],
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+            exclude_anchor_links=True, language_code=lang,
+        )
+    return made[lang]
+
+
+def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
+    """Self-contained HTML of an executed notebook: no code, no prompts, no network references."""
+    exporter = _exporter(lang)
     shown = presentable(nb)
     text = json.dumps([c.get("outputs", c.get("source")) for c in shown.cells], ensure_ascii=False)
     body, _ = exporter.from_notebook_node(
@@ -654,6 +700,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     """
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    _without_iri_grammars()
     as_of = parse_as_of(as_of)
     names = list(dict.fromkeys(names or NOTEBOOKS))
     db_path = Path(db).resolve()
@@ -674,10 +721,9 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
             try:
                 fingerprint = data_fingerprint(con)
                 money = store_currency(con).code
-                reasons = {name: skip_reason(con, name, plan[name]) for name in names}
             finally:
                 con.close()  # kernels open the snapshot themselves, read-only
-            wanted = {name: score_parameters(name, plan[name]) for name in names if not reasons[name]}
+            wanted = {name: score_parameters(name, plan[name]) for name in names}
             distinct = {json.dumps(p, sort_keys=True): p for p in wanted.values() if p is not None}
             origin = score_snapshot_copy(snap, as_of, list(distinct.values()), Progress("report", enabled=progress))
             con = connect(snap, read_only=True)
@@ -685,7 +731,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
                 scores = {name: notebook_scores(con, as_of, params, origin) for name, params in wanted.items()}
             finally:
                 con.close()
-            manifest = _run_all(names, plan, reasons, staging, snap, scores, progress=progress)
+            manifest = _run_all(names, plan, staging, snap, scores, progress=progress)
         manifest.update({
             "as_of": as_of,
             "parameters": {"db": str(db_path), "as_of": as_of, **params},
@@ -705,31 +751,73 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     return manifest
 
 
-def _run_all(names, plan, reasons, staging: Path, snap: Path, scores: dict, *, progress: bool) -> dict:
+def _run_all(names, plan, staging: Path, snap: Path, scores: dict, *, progress: bool) -> dict:
     """Run the notebooks ``names`` into ``staging``, each reading the snapshot ``snap``.
 
-    ``scores`` gives, per notebook that runs, the score run it reads (:func:`notebook_scores`).
+    Up to :data:`WORKERS` notebooks run at the same time, each in its own
+    kernel, and each writes its own HTML as soon as it ends; they start in
+    the order of ``names``, and the manifest lists them in that order
+    whatever order they end in. A notebook's skip rule (:func:`skip_reason`)
+    is checked on the snapshot when its turn comes, so that the others
+    need not wait for it. ``scores`` gives, per notebook that runs, the
+    score run it reads (:func:`notebook_scores`).
 
     The manifest keeps each notebook's parameters as planned (``db`` the
     store the user named); the kernels receive ``db`` = the snapshot.
     """
-    runs = []
+    import papermill  # noqa: F401  (imported here once, not by the threads at the same time)
+    from nbconvert import HTMLExporter  # noqa: F401
+
+    runs = {}
     with Progress("report", total=len(names), enabled=progress) as bar:
-        for name in names:
-            if reasons[name]:
-                runs.append(NotebookRun(name, "skipped", None, 0.0, plan[name], None, None, reasons[name]))
-                bar.step(f"{name} skipped: {reasons[name]}")
-                continue
+
+        def start(name: str) -> NotebookRun:
+            if name in SKIP_RULES:
+                con = connect(snap, read_only=True)
+                try:
+                    reason = skip_reason(con, name, plan[name])
+                finally:
+                    con.close()
+                if reason:
+                    return NotebookRun(name, "skipped", None, 0.0, plan[name], None, None, reason)
             bar.step(f"{name} running")
             injected = {**plan[name], "db": str(snap)} if "db" in plan[name] else plan[name]
             run = run_notebook(name, injected, staging)
-            run.parameters = plan[name]
             run.scores = scores.get(name)
-            runs.append(run)
-            bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
-                     + (f": {run.error}" if run.error else ""))
-    return {"status": "failed" if any(r.status == "failed" for r in runs) else "ok",
-            "notebooks": [r.to_dict() for r in runs]}
+            return run
+
+        with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(names)))) as pool:
+            pending = {pool.submit(start, name): name for name in names}
+            try:
+                for done in as_completed(pending):
+                    name = pending[done]
+                    run = runs[name] = done.result()
+                    run.parameters = plan[name]
+                    if run.status == "skipped":
+                        bar.step(f"{name} skipped: {run.reason}")
+                        continue
+                    bar.step(f"{name} {run.status} in {run.duration_s:.1f}s"
+                             + (f": {run.error}" if run.error else ""))
+            except BaseException:  # an interrupt: the notebooks not started never start
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    ordered = [runs[name] for name in names]
+    return {"status": "failed" if any(r.status == "failed" for r in ordered) else "ok",
+            "notebooks": [r.to_dict() for r in ordered]}
+
+
+def _without_iri_grammars() -> None:
+    """Keep jsonschema, which nbformat imports, from importing ``rfc3987_syntax`` in this process.
+
+    That package compiles some forty Lark grammars when it is imported (2 s
+    on a quiet machine, the longest import of a report run; jsonschema
+    #1392, #1521), only to check the ``iri`` and ``iri-reference`` string
+    formats, which no notebook schema uses. jsonschema imports it when it is
+    installed (jupyter-events asks for it) and does without it when the
+    import fails; marking it missing makes the import fail. Nothing else is
+    changed, and only in the process that runs the reports.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def _swap_in(staging: Path, target: Path) -> None:

@@ -6,10 +6,8 @@ dependency), registered with matplotlib by file path at first use.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -20,20 +18,11 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from .currency import fmt_money  # noqa: E402,F401  (part of the house style: viz.fmt_money)
+from .fonts import CJK_FONT_FILE, cjk_font_path  # noqa: E402,F401  (viz.cjk_font_path as before)
 from .text import fmt_int, fmt_p_value, fmt_pct, fmt_pp  # noqa: E402,F401  (and viz.fmt_pct ...)
 
-CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 PALETTE = ["#1f4e79", "#e07b39", "#3a9e6f", "#c0392b", "#7f5fa8", "#8c8c8c", "#d4a017", "#2a9fd6"]
 _STYLED = False
-
-
-def cjk_font_path() -> Path | None:
-    """Path of the bundled CJK font, or None when mplfonts is not installed."""
-    spec = importlib.util.find_spec("mplfonts")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = Path(list(spec.submodule_search_locations)[0]) / "fonts" / CJK_FONT_FILE
-    return p if p.exists() else None
 
 
 def apply_style() -> str | None:

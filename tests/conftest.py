@@ -47,6 +47,21 @@ def con():
     c.close()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Results that crmkit caches by their inputs (:mod:`crmkit.cache`) go to a folder of this test session,
+    not the user's cache (kernels that reports start inherit it)."""
+    import os
+
+    old = os.environ.get("CRMKIT_CACHE_DIR")
+    os.environ["CRMKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("crmkit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("CRMKIT_CACHE_DIR", None)
+    else:
+        os.environ["CRMKIT_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Tests draw many charts; close them so that pyplot does not keep them all open."""

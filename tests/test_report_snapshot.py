@@ -69,6 +69,7 @@ def test_every_notebook_reads_one_snapshot_even_when_a_load_runs_meanwhile(store
         return reports.NotebookRun(name, "ok", None, 0.0, parameters, None, None)
 
     monkeypatch.setattr(reports, "run_notebook", fake_notebook)
+    monkeypatch.setattr(reports, "WORKERS", 1)  # one after the other, so that the load falls between them
     manifest = reports.run_reports(store, AS_OF, ["member_overview", "clv_churn"], {"lang": "en"},
                                    tmp_path / "r", progress=False)
     after = _fingerprint(store)
@@ -123,3 +124,30 @@ def test_a_load_while_the_snapshot_is_taken_fails_in_one_sentence(store, tmp_pat
         assert _fingerprint(snap) == _fingerprint(store)
         assert stat.S_IMODE(os.stat(snap).st_mode) == 0o444  # read-only on disk
     assert not snap.exists()
+
+
+def test_notebooks_run_side_by_side_and_the_manifest_lists_them_in_order(store, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    running, most = set(), []
+    lock = threading.Lock()
+
+    def fake_notebook(name, parameters, out_dir):
+        with lock:
+            running.add(name)
+            most.append(len(running))
+        time.sleep(0.3 if name == "member_overview" else 0.05)  # the first one ends last
+        with lock:
+            running.discard(name)
+        return reports.NotebookRun(name, "ok", None, 0.0, parameters, None, None)
+
+    monkeypatch.setattr(reports, "run_notebook", fake_notebook)
+    monkeypatch.setattr(reports, "WORKERS", 2)
+    names = ["member_overview", "clv_churn", "campaign_review", "monthly_report"]
+    manifest = reports.run_reports(store, AS_OF, names, {}, tmp_path / "r", progress=False)
+    assert max(most) == 2  # two kernels at a time, never more
+    # campaign_review has no campaign to review: skipped with its reason, in its place in the list
+    assert [(n["name"], n["status"]) for n in manifest["notebooks"]] == [
+        ("member_overview", "ok"), ("clv_churn", "ok"), ("campaign_review", "skipped"), ("monthly_report", "ok")]
+    assert manifest["notebooks"][2]["reason"] and manifest["status"] == "ok"

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
 import sys
 
 import nbformat
@@ -161,3 +162,52 @@ def test_kernel_python3_must_run_this_interpreter(monkeypatch):
     mine = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher"], resource_dir="/x")
     monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", lambda self, name: mine)
     reports.check_kernel()
+
+
+def test_font_face_is_subset_once_per_character_set(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRMKIT_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(reports, "_subset_font_face", lambda path, chars: calls.append(chars) or f"/*{chars}*/")
+    from crmkit.fonts import cjk_font_path
+
+    if cjk_font_path() is None:
+        pytest.skip("mplfonts is not installed")
+    assert reports._cjk_font_face("会员 2026") == reports._cjk_font_face("员会 members") == "/*会员*/"
+    assert calls == ["会员"]  # the second report with the same characters read the cache
+    assert reports._cjk_font_face("会员数") == "/*会员数*/" and calls == ["会员", "会员数"]
+    assert reports._cjk_font_face("members only") == ""
+
+
+def test_report_runs_without_compiling_the_iri_grammars():
+    # jsonschema (imported by nbformat) checks the iri formats with rfc3987_syntax, whose import compiles
+    # some forty grammars; the report process marks it missing, and notebooks still validate
+    code = ("import sys; from crmkit import reports; reports._without_iri_grammars(); import nbformat; "
+            "nbformat.validate(nbformat.v4.new_notebook()); print(sys.modules['rfc3987_syntax'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "None"
+
+
+def test_model_comparison_is_cached_under_its_inputs(monkeypatch, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from crmkit.clv import validation
+
+    monkeypatch.setenv("CRMKIT_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(7)
+    T = rng.integers(20, 60, 400).astype(float)
+    recency = np.floor(T * rng.uniform(0, 1, 400))
+    frequency = np.where(recency > 0, rng.integers(1, 6, 400), 0).astype(float)
+    ch = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T,
+                       "frequency_holdout": rng.poisson(frequency / 4).astype(float), "duration_holdout": 26.0})
+    fits = []
+    compare = validation._compare_records
+    monkeypatch.setattr(validation, "_compare_records", lambda *a: fits.append(1) or compare(*a))
+    first = validation.compare_models(ch, ["bgnbd"])
+    again = validation.compare_models(ch, ["bgnbd"])
+    pd.testing.assert_frame_equal(first, again, check_exact=True)  # read back to the last digit
+    assert len(fits) == 1 and len(list((tmp_path / "compare_models").glob("*.json"))) == 1
+    changed = ch.assign(frequency_holdout=ch["frequency_holdout"] + (ch.index == 0))  # one member bought once more
+    assert validation.compare_models(changed, ["bgnbd"]).loc["BG/NBD", "actual_total"] == first.iloc[0]["actual_total"] + 1
+    validation.compare_models(ch, ["bgnbd"], lang="zh")  # the notes' language is part of the key
+    assert len(fits) == 3

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import i18n
+from .. import cache, i18n
 from ..errors import CrmkitError, ModelError, NoInteriorMaximum
 from ..rfm import as_date, compress, period_days, purchase_days, purchase_timeline
 from ..viz import fmt_pct, int_formatter, new_figure
@@ -333,10 +333,50 @@ def compare_models(ch: pd.DataFrame, models: Sequence[str] = tuple(MODELS), *, l
     (:class:`crmkit.errors.NoInteriorMaximum`), their rows say so and one more
     row, the model they become (the NBD, no dropout), is fitted and scored
     in their place, its note (in ``lang``) naming them.
+
+    The table is cached (:mod:`crmkit.cache`) under a digest of its inputs
+    (:func:`_comparison_key`): the same rows give the same table, read
+    instead of fitted.
     """
+    _check_holdout(ch)
+    key = _comparison_key(ch, models, lang)
+    records = cache.read_json("compare_models", key)
+    if records is None:
+        records = _compare_records(ch, models, lang)
+        cache.write_json("compare_models", key, records)
+    columns = ["log_likelihood", "aic", "expected_total", "actual_total", "total_error", "mae", "rmse", "note"]
+    return pd.DataFrame.from_records(records, index="model").reindex(columns=columns)
+
+
+#: The columns of a calibration/holdout summary that :func:`compare_models` reads (and ``weight``, when
+#: there is one), in the order hashed.
+_COMPARED = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
+
+
+def _comparison_key(ch: pd.DataFrame, models: Sequence[str], lang: str) -> str:
+    """The cache key of :func:`compare_models`: everything its table is computed from.
+
+    That is the members' rows themselves, in their order (the error sums
+    run in it), the models and the language of the notes, crmkit's code
+    (:func:`crmkit.engine.snapshots.code_fingerprint`) and the numpy and
+    scipy versions. The comparison fits every model, which takes seconds
+    (the Pareto/NBD most); a report of the same data reads the table
+    instead, to the last digit (:mod:`crmkit.cache`).
+    """
+    import scipy
+
+    from ..engine.snapshots import code_fingerprint
+
+    columns = [c for c in (*_COMPARED, "weight") if c in ch.columns]
+    arrays = [np.ascontiguousarray(ch[c].to_numpy(dtype=float)).tobytes() for c in columns]
+    return cache.digest("compare_models", list(models), lang, code_fingerprint(), np.__version__,
+                        scipy.__version__, columns, *arrays)
+
+
+def _compare_records(ch: pd.DataFrame, models: Sequence[str], lang: str) -> list[dict]:
+    """The rows of :func:`compare_models` as records (JSON types: floats, NaN, strings)."""
     from .fallback import FALLBACKS
 
-    _check_holdout(ch)
     rows = compress(ch)
     actual = ch["frequency_holdout"].to_numpy(dtype=float)
     records, fell_back = [], {}
@@ -364,8 +404,7 @@ def compare_models(ch: pd.DataFrame, models: Sequence[str] = tuple(MODELS), *, l
             records.append({**record, "note": str(err)})
             continue
         records.append(_holdout_record(model, record, ch, actual))
-    columns = ["log_likelihood", "aic", "expected_total", "actual_total", "total_error", "mae", "rmse", "note"]
-    return pd.DataFrame.from_records(records, index="model").reindex(columns=columns)
+    return records
 
 
 def _holdout_record(model: RepeatBuyingModel, record: dict, ch: pd.DataFrame, actual: np.ndarray) -> dict:

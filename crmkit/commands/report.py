@@ -28,7 +28,10 @@ def register(subparsers) -> None:
                     "The value reports read the score snapshot (crmkit score) of the as-of whose model, "
                     "horizon, discount rate, margin and data match; without one, members are scored once "
                     "into the copy for all notebooks (the store is never written). Each report's header "
-                    "and the manifest say which score run was used.",
+                    "and the manifest say which score run was used. The notebooks run side by side, one "
+                    "per core; slow results that only change with the data (the models' holdout "
+                    "comparison, the HTML's font subset) are kept in crmkit's cache ($CRMKIT_CACHE_DIR, "
+                    "else ~/.cache/crmkit), keyed by everything they are computed from.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="notebooks: " + ", ".join(NOTEBOOKS) + "\n"
                "parameters (--param K=V; the notebooks' parameters cells, with their defaults):\n"

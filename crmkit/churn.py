@@ -87,12 +87,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy import stats as sps
+from scipy.special import expit, ndtri
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from . import engine
 from .clv import MODELS
@@ -366,6 +362,10 @@ class ChurnClassifier:
         if y.all() or not y.any():
             raise ModelError("churn training data hold only one outcome (all churned or none); "
                              "use a longer history or another window.")
+        from sklearn.linear_model import LogisticRegression  # scikit-learn's models: only where one is trained
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
         self.pipeline_.fit(x.to_numpy(), y)
         self.coef_ = pd.Series(self.pipeline_[-1].coef_[0], index=list(FEATURES), name="coef")
@@ -411,7 +411,7 @@ class ExpectedPurchasesRisk:
             eta = a - s * z
             # cross-entropy, written with logaddexp to stay finite for any eta
             value = np.sum(np.logaddexp(0, eta) - y * eta)
-            resid = sps.logistic.cdf(eta) - y
+            resid = expit(eta) - y
             return value / len(z), np.array([resid.sum(), -(resid * z).sum() * s]) / len(z)
 
         res = optimize.minimize(loss, np.array([np.log(rate / (1 - rate)), 0.0]), jac=True, method="L-BFGS-B",
@@ -422,7 +422,7 @@ class ExpectedPurchasesRisk:
     def predict_risk(self, expected) -> np.ndarray:
         """Probability of no purchase in the window, per member, from their expected purchases."""
         x = np.log(np.maximum(np.asarray(expected, dtype=float), 1e-300))
-        return sps.logistic.cdf(self.intercept_ + self.slope_ * (x - self.center_) / self.scale_)
+        return expit(self.intercept_ + self.slope_ * (x - self.center_) / self.scale_)
 
 
 #: Candidate churn scores that :class:`ChurnRisk` compares by backtest, and what they are.
@@ -785,13 +785,15 @@ def at_risk_members(scores: pd.DataFrame, con: Connection | None = None, *,
 
 def _delong(churned: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of the rows of ``scores`` and their covariance (DeLong et al. 1988, Sun & Xu 2014)."""
+    from scipy.stats import rankdata  # scipy.stats only where AUCs are computed
+
     pos, neg = scores[:, churned], scores[:, ~churned]
     m, n = pos.shape[1], neg.shape[1]
     if m == 0 or n == 0:
         raise ModelError("AUC needs both churned and retained members in the holdout.")
-    tx = sps.rankdata(pos, axis=1)
-    ty = sps.rankdata(neg, axis=1)
-    tz = sps.rankdata(np.hstack([pos, neg]), axis=1)
+    tx = rankdata(pos, axis=1)
+    ty = rankdata(neg, axis=1)
+    tz = rankdata(np.hstack([pos, neg]), axis=1)
     auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
     v01 = (tz[:, :m] - tx) / n
     v10 = 1 - (tz[:, m:] - ty) / m
@@ -801,14 +803,14 @@ def _delong(churned: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _interval(auc: np.ndarray, cov: np.ndarray, i: int, alpha: float) -> tuple[float, float, float]:
     """AUC ``i`` of a :func:`_delong` result with its normal interval."""
-    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(cov[i, i])
+    half = float(-ndtri(alpha / 2)) * np.sqrt(cov[i, i])
     return float(auc[i]), float(max(auc[i] - half, 0.0)), float(min(auc[i] + half, 1.0))
 
 
 def _difference(auc: np.ndarray, cov: np.ndarray, i: int, j: int, alpha: float) -> tuple[float, float, float]:
     """AUC ``i`` minus AUC ``j`` of a :func:`_delong` result with the paired interval."""
     diff = float(auc[i] - auc[j])
-    half = float(sps.norm.isf(alpha / 2)) * np.sqrt(max(cov[i, i] + cov[j, j] - 2 * cov[i, j], 0.0))
+    half = float(-ndtri(alpha / 2)) * np.sqrt(max(cov[i, i] + cov[j, j] - 2 * cov[i, j], 0.0))
     return diff, diff - half, diff + half
 
 
@@ -918,6 +920,8 @@ def backtest(con: Connection, calibration_end, observation_end, *, folds: int = 
                            recent_days=recent_days, summary=past)
     y = past["frequency_holdout"].eq(0).to_numpy()
     risk = np.zeros(len(y))
+    from sklearn.model_selection import StratifiedKFold
+
     for rep in range(repeats):
         split = StratifiedKFold(folds, shuffle=True, random_state=random_state + rep).split(feats, y)
         for train, test in split:

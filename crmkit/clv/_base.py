@@ -59,7 +59,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.stats import norm
+from scipy.special import ndtri
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -496,7 +496,7 @@ class MLEModel(BaseEstimator):
     def summary(self, interval: float = 0.95) -> pd.DataFrame:
         """Parameters with standard errors and a Wald interval on the log scale."""
         self._values()
-        z = norm.ppf(0.5 + interval / 2)
+        z = ndtri(0.5 + interval / 2)
         est = pd.Series(self.params_)
         se = pd.Series(self.standard_errors_)
         spread = np.exp(z * se / est)

@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import betaincinv, gammainc
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ..errors import CrmkitError
 from ..i18n import register, t
@@ -147,7 +147,7 @@ def log_interval(value, log_var, interval: float = 0.9):
     """(low, high): ``value`` times and divided by exp(z·sd) — normal on the log scale, never negative."""
     if not 0 < interval < 1:
         raise CrmkitError(f"interval must be between 0 and 1 (e.g. 0.9), not {interval!r}.")
-    spread = np.exp(norm.ppf(0.5 + interval / 2) * np.sqrt(log_var))
+    spread = np.exp(ndtri(0.5 + interval / 2) * np.sqrt(log_var))
     return value / spread, value * spread
 
 

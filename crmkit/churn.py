@@ -92,6 +92,7 @@ from sklearn.exceptions import NotFittedError
 
 from . import engine
 from .clv import MODELS
+from .defaults import DEFAULT_WINDOW_DAYS  # noqa: F401 (public here too: no purchase in the next 180 days)
 from .engine import table_columns
 from .engine.store import Connection
 from .errors import ModelError
@@ -100,8 +101,6 @@ from .privacy import mask_frame
 from .rfm import as_date, period_days, rfm_summary
 from .stats import rate_ratio_interval, wilson_interval
 
-#: Default churn window: no purchase in the next 180 days.
-DEFAULT_WINDOW_DAYS = 180
 #: Default length of the "recent" spend window, in days.
 RECENT_DAYS = 90
 #: Risk bands, from the most to the least at risk.

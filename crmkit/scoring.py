@@ -39,6 +39,7 @@ from .churn import (BANDS, BEHAVIOUR_SQL, DEFAULT_BAND_SHARES, DEFAULT_THRESHOLD
 from .clv import GammaGamma, fit_value_models
 from .clv.value import interval_note, value_and_total
 from .currency import fmt_money
+from .defaults import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN  # noqa: F401 (public here too)
 from .errors import CrmkitError
 from .i18n import register, t
 from .engine import Query
@@ -50,13 +51,6 @@ from .rfm import as_date, period_days
 from .schema import MEMBER_SCORES
 from .segments import score_sql, segment_params, segment_sql
 from .tiers import TierRules
-
-#: CLV horizon, in days.
-DEFAULT_HORIZON_DAYS = 365
-#: Annual discount rate of future margin.
-DEFAULT_DISCOUNT_RATE = 0.10
-#: Gross margin as a share of net sales.
-DEFAULT_MARGIN = 0.30
 
 register({
     "score.members": ("位会员", "members"),

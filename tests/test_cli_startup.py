@@ -30,7 +30,7 @@ def _imported(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["--quiet", "--help"], [], ["load", "--help"],
-                                  ["fit", "--help"], ["campaign-roi", "--help"]])
+                                  ["fit", "--help"], ["campaign-roi", "--help"], ["score", "--help"]])
 def test_version_and_help_import_no_heavy_library(args):
     out, names = _imported(*args)
     assert "crmkit" in names, "-X importtime lists what was imported"
@@ -39,7 +39,7 @@ def test_version_and_help_import_no_heavy_library(args):
         assert out.returncode == 0 and out.stdout.startswith("crmkit ")
     elif args[:1] == ["load"]:
         assert out.returncode == 0 and "--derive-amount" in out.stdout
-    elif args[:1] in (["fit"], ["campaign-roi"]):
+    elif args[:1] in (["fit"], ["campaign-roi"], ["score"]):
         assert out.returncode == 0 and "--quiet" in out.stdout
     else:
         for name in COMMANDS:  # every command is listed with its one-line help

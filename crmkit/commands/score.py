@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import currency
+from ..defaults import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN, DEFAULT_WINDOW_DAYS, MODEL_NAMES
 from ..errors import CrmkitError, InputError
 from ..i18n import LANGS
 from ..progress import Progress
@@ -26,10 +27,6 @@ WRITERS = {
 
 
 def register(subparsers) -> None:
-    from ..churn import DEFAULT_WINDOW_DAYS
-    from ..clv import MODELS
-    from ..scoring import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS, DEFAULT_MARGIN
-
     p = subparsers.add_parser(
         "score",
         help=HELP,
@@ -54,7 +51,7 @@ def register(subparsers) -> None:
                    help=f"annual discount rate (default {DEFAULT_DISCOUNT_RATE})")
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
                    help=f"gross margin as a share of net sales (default {DEFAULT_MARGIN})")
-    p.add_argument("--model", default="bgnbd", choices=sorted(MODELS),
+    p.add_argument("--model", default="bgnbd", choices=MODEL_NAMES,
                    help="transaction model (default bgnbd: BG/NBD)")
     p.add_argument("--churn-days", type=int, default=DEFAULT_WINDOW_DAYS, metavar="N",
                    help=f"churn = no purchase in the next N days (default {DEFAULT_WINDOW_DAYS})")

@@ -63,7 +63,6 @@ from the cache or computed, and new data or new code simply compute again.
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import html
@@ -87,6 +86,7 @@ from .i18n import LANGS
 from .progress import Progress
 from .currency import store_currency
 from .engine.store import Connection, connect, snapshot
+from .fonts import cjk_font_face
 from .text import display_width, pad
 
 #: The report notebooks, in the order they run and are listed.
@@ -538,52 +538,6 @@ def presentable(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _cjk_font_face(text: str) -> str:
-    """A ``@font-face`` rule embedding the bundled CJK font, subset to the characters of ``text``.
-
-    Reports then show Chinese on machines without a CJK font, and stay small.
-    Empty when the text has no characters outside Latin-1 or the font is missing.
-    Subsetting takes a second or more, and a report's characters hardly change
-    from one run to the next (digits are Latin), so the rule is cached
-    (:mod:`crmkit.cache`) under the font file, its size and time, the fontTools
-    version and the characters.
-    """
-    import fontTools
-
-    from . import cache
-    from .fonts import cjk_font_path
-
-    chars = "".join(sorted({c for c in text if ord(c) > 0xFF}))
-    path = cjk_font_path()
-    if not chars or path is None:
-        return ""
-    stat = path.stat()
-    key = cache.digest("cjk_font_face", str(path), stat.st_size, stat.st_mtime_ns, fontTools.version, chars)
-    rule = cache.read_text("cjk_font_face", key, ".css")
-    if rule is None:
-        rule = _subset_font_face(path, chars)
-        cache.write_text("cjk_font_face", key, rule, ".css")
-    return rule
-
-
-def _subset_font_face(path: Path, chars: str) -> str:
-    """The ``@font-face`` rule of the font at ``path`` subset to ``chars``, as a data URL."""
-    from fontTools import subset
-
-    options = subset.Options()
-    options.flavor = None
-    options.layout_features = ["*"]
-    font = subset.load_font(str(path), options)
-    sub = subset.Subsetter(options)
-    sub.populate(text=chars)
-    sub.subset(font)
-    buf = io.BytesIO()
-    subset.save_font(font, buf, options)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return ('@font-face { font-family: "crmkit CJK"; '
-            f'src: url(data:font/otf;base64,{data}) format("opentype"); }}')
-
-
 _EXPORTERS = threading.local()
 
 
@@ -611,7 +565,7 @@ def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
     shown = presentable(nb)
     text = json.dumps([c.get("outputs", c.get("source")) for c in shown.cells], ensure_ascii=False)
     body, _ = exporter.from_notebook_node(
-        shown, resources={"crmkit_css": _cjk_font_face(text) + _REPORT_CSS})
+        shown, resources={"crmkit_css": cjk_font_face(text) + _REPORT_CSS})
     body = body.replace('class="jp-Cell jp-CodeCell ', 'class="jp-Cell jp-OutputCell ')  # outputs only, no code
     heading = _H1.search(body)
     if heading:  # the browser tab says which report this is, not "Notebook"
@@ -650,10 +604,12 @@ def run_notebook(name: str, parameters: dict, out_dir: Path) -> NotebookRun:
     t0 = time.monotonic()
     error = None
     try:
+        # the kernel starts in out_dir (nbclient's resources path); papermill's cwd= would os.chdir the
+        # whole process, which notebooks running side by side in threads would race on
         papermill.execute_notebook(
             str(notebook_path(name)), str(ipynb), parameters=parameters, kernel_name=KERNEL,
-            cwd=str(out_dir), progress_bar=False, request_save_on_cell_execute=False,
-            execution_timeout=CELL_TIMEOUT, extra_arguments=KERNEL_ARGS)
+            resources={"metadata": {"path": str(out_dir)}}, progress_bar=False,
+            request_save_on_cell_execute=False, execution_timeout=CELL_TIMEOUT, extra_arguments=KERNEL_ARGS)
     except PapermillExecutionError as err:
         error = error_sentence(err.ename, err.evalue)
     except Exception as err:  # kernel died, timed out or would not start

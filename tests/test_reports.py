@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 
-from crmkit import CrmkitError, reports
+from crmkit import CrmkitError, fonts, reports
 from crmkit.cli import main
 from crmkit.privacy import find_raw_phones
 from crmkit.schema import TABLES
@@ -167,15 +167,15 @@ def test_kernel_python3_must_run_this_interpreter(monkeypatch):
 def test_font_face_is_subset_once_per_character_set(monkeypatch, tmp_path):
     monkeypatch.setenv("CRMKIT_CACHE_DIR", str(tmp_path))
     calls = []
-    monkeypatch.setattr(reports, "_subset_font_face", lambda path, chars: calls.append(chars) or f"/*{chars}*/")
+    monkeypatch.setattr(fonts, "_subset_font_face", lambda path, chars: calls.append(chars) or f"/*{chars}*/")
     from crmkit.fonts import cjk_font_path
 
     if cjk_font_path() is None:
         pytest.skip("mplfonts is not installed")
-    assert reports._cjk_font_face("会员 2026") == reports._cjk_font_face("员会 members") == "/*会员*/"
+    assert fonts.cjk_font_face("会员 2026") == fonts.cjk_font_face("员会 members") == "/*会员*/"
     assert calls == ["会员"]  # the second report with the same characters read the cache
-    assert reports._cjk_font_face("会员数") == "/*会员数*/" and calls == ["会员", "会员数"]
-    assert reports._cjk_font_face("members only") == ""
+    assert fonts.cjk_font_face("会员数") == "/*会员数*/" and calls == ["会员", "会员数"]
+    assert fonts.cjk_font_face("members only") == ""
 
 
 def test_report_runs_without_compiling_the_iri_grammars():
@@ -211,3 +211,25 @@ def test_model_comparison_is_cached_under_its_inputs(monkeypatch, tmp_path):
     assert validation.compare_models(changed, ["bgnbd"]).loc["BG/NBD", "actual_total"] == first.iloc[0]["actual_total"] + 1
     validation.compare_models(ch, ["bgnbd"], lang="zh")  # the notes' language is part of the key
     assert len(fits) == 3
+
+
+def test_a_notebook_runs_in_its_folder_without_changing_the_process_folder(monkeypatch, tmp_path):
+    """Notebooks run side by side in threads: the kernel is started in the output folder (nbclient's
+    resources path), never by os.chdir, which is the whole process's and would race between threads."""
+    import os
+
+    import papermill
+
+    seen = {}
+
+    def execute(source, target, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop here")
+
+    chdirs = []
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(os, "chdir", lambda path: chdirs.append(path))
+    run = reports.run_notebook("member_overview", {"lang": "en"}, tmp_path)
+    assert run.status == "failed" and "stop here" in run.error
+    assert "cwd" not in seen and seen["resources"] == {"metadata": {"path": str(tmp_path)}}
+    assert chdirs == []

@@ -13,6 +13,7 @@ from crmkit.text import display_width, pad, text_table
 
 #: The least each command needs to parse; every command of the CLI must be here.
 MINIMAL = {
+    "app": [],
     "campaign-roi": ["crm.duckdb", "--campaign", "C1"],
     "demo-data": ["out"],
     "fit": ["crm.duckdb"],

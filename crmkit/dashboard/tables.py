@@ -102,6 +102,8 @@ COLUMNS: dict[str, Col] = {
     "recency": Col("number", "首末购间隔（周）", "First to last purchase (weeks)"),
     "T": Col("number", "首购至今（周）", "Weeks since first purchase"),
     "monetary": Col("money2", "平均每单金额（{money}）", "Mean spend per repeat order ({money})"),
+    "net_spend": Col("money", "累计消费（{money}）", "Spend to date ({money})"),
+    "suggested_action": Col("text", "建议动作", "Suggested action"),
     # models: parameters, holdout comparison, churn backtest
     "parameter": Col("text", "参数", "Parameter"),
     "model": Col("text", "模型", "Model"),

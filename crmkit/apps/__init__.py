@@ -1,0 +1,23 @@
+"""The manager apps: Voila pages over the score snapshot, scoped, offline, in Chinese or English.
+
+``crmkit app`` (:mod:`crmkit.commands.app`) serves the notebooks in
+``notebooks/apps/``; each notebook is a parameters cell and one call into a
+module of this package, which reads the store, draws the widgets and keeps
+the logic testable without a browser.
+
+- :mod:`.common`: the settings ``crmkit app`` passes (store, scope, language),
+  the score snapshot an app reads and the scope's rows of it, the page style
+  with the bundled CJK web font, one-sentence errors;
+- :mod:`.churn_warning`: the at-risk, high-value members of the scope;
+- :mod:`.server`: the Voila template (no CDN) and the landing page.
+
+:data:`APPS` lists the apps: notebook name, then zh / en title and one line.
+"""
+from __future__ import annotations
+
+#: The apps, in the order the landing page lists them: notebook name -> ((zh, en) title, (zh, en) line).
+APPS = {
+    "churn_warning": (("流失预警", "Churn warning"),
+                      ("范围内流失风险高、价值高的会员，附建议动作与脱敏导出",
+                       "At-risk, high-value members in your scope, with a suggested action and a masked export")),
+}

@@ -53,9 +53,9 @@ TARGET_SPEED, TARGET_PARAMS = 20.0, 1e-4
 SPEND = {"p": 6.25, "q": 3.74, "v": 15.44 * 4}                  # mean order ≈ ¥141
 
 
-def simulate(members: int, seed: int) -> pd.DataFrame:
-    """Transactions (member_id, order_id, order_time, amount) of a BG/NBD + Gamma-Gamma population."""
-    rng = np.random.default_rng(seed)
+def purchases(members: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(member, days, amount)`` of a BG/NBD + Gamma-Gamma population: member index (0-based), days
+    after START and amount of every order, first purchases first, then the repeat purchases by member."""
     end = (pd.Timestamp(AS_OF) + pd.Timedelta(days=1) - START) / pd.Timedelta(days=1)
     first = rng.uniform(0, FIRST_PURCHASE_DAYS, members)             # days after START
     weeks = (end - first) / 7                                         # time to the end, in weeks
@@ -75,6 +75,12 @@ def simulate(members: int, seed: int) -> pd.DataFrame:
     days = np.concatenate([first, first[who] + at * 7])
     nu = rng.gamma(SPEND["q"], 1 / SPEND["v"], members)
     amount = np.round(rng.gamma(SPEND["p"], 1 / nu[member]), 2)
+    return member, days, amount
+
+
+def simulate(members: int, seed: int) -> pd.DataFrame:
+    """Transactions (member_id, order_id, order_time, amount) of a BG/NBD + Gamma-Gamma population."""
+    member, days, amount = purchases(members, np.random.default_rng(seed))
     ids = np.char.add("M", np.char.zfill(member.astype(str), 7))
     return pd.DataFrame({
         "member_id": ids,

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,36 +34,20 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from clv_vs_lifetimes import AS_OF, BGNBD, FIRST_PURCHASE_DAYS, SPEND, START  # noqa: E402
-from score_vs_lifetimes import measure  # noqa: E402
+from clv_vs_lifetimes import AS_OF, START, purchases  # noqa: E402
+from score_vs_lifetimes import load_store, measure  # noqa: E402
 
 TARGET_SECONDS, TARGET_GB = 60.0, 4.0
 CHUNK = 1_000_000
 
 
 def simulate_chunk(first_member: int, members: int, first_order: int, rng: np.random.Generator):
-    """One chunk of members as a pyarrow table (the model of ``clv_vs_lifetimes.simulate``, vectorised)."""
+    """One chunk of members as a pyarrow table (``clv_vs_lifetimes.purchases``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     start = np.datetime64(START.date(), "s")
-    end = (np.datetime64(AS_OF, "D") + 1 - np.datetime64(START.date(), "D")).astype(float)  # days
-    first = rng.uniform(0, FIRST_PURCHASE_DAYS, members)
-    weeks = (end - first) / 7
-    lam = rng.gamma(BGNBD["r"], 1 / BGNBD["alpha"], members)
-    drop = rng.beta(BGNBD["a"], BGNBD["b"], members)
-    n = rng.poisson(lam * weeks)
-    keep = np.minimum(n, rng.geometric(drop))
-    who = np.repeat(np.arange(members), n)
-    at = rng.uniform(0, 1, who.size) * weeks[who]
-    order = np.lexsort((at, who))
-    who, at = who[order], at[order]
-    rank = np.arange(who.size) - np.repeat(np.cumsum(n) - n, n)
-    who, at = who[rank < keep[who]], at[rank < keep[who]]
-    member = np.concatenate([np.arange(members), who])
-    days = np.concatenate([first, first[who] + at * 7])
-    nu = rng.gamma(SPEND["q"], 1 / SPEND["v"], members)
-    amount = np.round(rng.gamma(SPEND["p"], 1 / nu[member]), 2)
+    member, days, amount = purchases(members, rng)
     ids = pa.array(member + first_member).cast(pa.string())
     orders = pa.array(np.arange(first_order, first_order + member.size)).cast(pa.string())
     return pa.table({
@@ -101,15 +84,8 @@ def prepare(members: int, seed: int, folder: Path, store: bool) -> dict:
         facts_file.write_text(json.dumps(facts))
         print(f"simulated {members:,} members, {lines:,} order lines in {time.perf_counter() - t0:.1f} s: {data}",
               flush=True)
-    db = folder / "crm.duckdb"
-    if store and not db.exists():
-        t0 = time.perf_counter()
-        tmp = folder / "crm.duckdb.tmp"
-        tmp.unlink(missing_ok=True)
-        subprocess.run([sys.executable, "-m", "crmkit", "load", str(data), "--db", str(tmp), "--kind",
-                        "transactions", "--derive-members"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        tmp.rename(db)
-        print(f"loaded {data.name} into {db} in {time.perf_counter() - t0:.1f} s", flush=True)
+    if store:
+        load_store(data, folder / "crm.duckdb")
     return facts
 
 

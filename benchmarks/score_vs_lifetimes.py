@@ -65,17 +65,23 @@ def prepare(members: int, seed: int, folder: Path, store: bool) -> dict:
         facts_file.write_text(json.dumps(facts))
         print(f"simulated {members:,} members, {facts['lines']:,} order lines in "
               f"{time.perf_counter() - t0:.1f} s: {data}", flush=True)
-    db = folder / "crm.duckdb"
-    if store and not db.exists():
-        t0 = time.perf_counter()
-        tmp = folder / "crm.duckdb.tmp"
-        tmp.unlink(missing_ok=True)
-        subprocess.run([sys.executable, "-m", "crmkit", "load", str(data), "--db", str(tmp), "--kind",
-                        "transactions", "--derive-members"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        tmp.rename(db)
-        print(f"loaded {data.name} into {db} with `crmkit load --derive-members` in "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+    if store:
+        load_store(data, folder / "crm.duckdb")
     return facts
+
+
+def load_store(data: Path, db: Path) -> None:
+    """``crmkit load DATA --derive-members`` into ``db``, once (not timed): the store a benchmark scores."""
+    if db.exists():
+        return
+    t0 = time.perf_counter()
+    tmp = db.with_name(db.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    subprocess.run([sys.executable, "-m", "crmkit", "load", str(data), "--db", str(tmp), "--kind",
+                    "transactions", "--derive-members"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    tmp.rename(db)
+    print(f"loaded {data.name} into {db} with `crmkit load --derive-members` in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def measure(cmd: list[str], log: Path, cwd: Path) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import crmkit
-from fixtures_demo import demo_store  # noqa: F401  (a session fixture: the small demo store)
+from fixtures_demo import demo_store, scored_demo  # noqa: F401  (session fixtures: the small demo store, scored)
 
 
 def lifetimes_datasets_dir() -> Path:

@@ -20,3 +20,22 @@ def demo_store(tmp_path_factory):
     db = root / "crm.duckdb"
     load_files(db, [root / "exports"], progress=False)
     return db, truth
+
+
+@pytest.fixture(scope="session")
+def scored_demo(demo_store, tmp_path_factory):
+    """A copy of the demo store with one score run of its last order day: ``(db, as_of)`` (read it only)."""
+    import shutil
+
+    import crmkit
+    from crmkit.cli import main
+
+    db = tmp_path_factory.mktemp("scored_demo") / "crm.duckdb"
+    shutil.copy(demo_store[0], db)
+    con = crmkit.connect(db, read_only=True)
+    try:
+        as_of = str(con.execute("SELECT max(CAST(order_time AS DATE)) FROM transactions").fetchone()[0])
+    finally:
+        con.close()
+    assert main(["score", str(db), "--as-of", as_of, "--quiet"]) == 0
+    return db, as_of

@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,14 +24,12 @@ import duckdb
 import pytest
 
 from crmkit.privacy import find_raw_phones
+from fixtures_browser import NEEDS_CHROMIUM, browser  # noqa: F401  (a module fixture)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("voila")
 pytest.importorskip("ipywidgets")
-CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+pytestmark = NEEDS_CHROMIUM
 REGION = "华南"
 MASKED_PHONE = r"^\d{3}\*+\d{4}$"
 APP = "voila/render/churn_warning.ipynb"
@@ -47,16 +44,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def scored(demo_store, tmp_path_factory) -> tuple[Path, str]:
-    """A copy of the demo store with one score run of its last order day: ``(db, as_of)``."""
-    from crmkit.cli import main
-
-    db = tmp_path_factory.mktemp("app_store") / "crm.duckdb"
-    shutil.copy(demo_store[0], db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        as_of = str(con.execute("SELECT max(CAST(order_time AS DATE)) FROM transactions").fetchone()[0])
-    assert main(["score", str(db), "--as-of", as_of, "--quiet"]) == 0
-    return db, as_of
+def scored(scored_demo):
+    """The scored demo store (:mod:`fixtures_demo`): ``(db, as_of)``."""
+    return scored_demo
 
 
 class Server:
@@ -111,14 +101,6 @@ def chain(scored, tmp_path_factory):
 @pytest.fixture(scope="module")
 def region(scored, tmp_path_factory):
     yield from serve(scored[0], tmp_path_factory.mktemp("app_region"), "--region", REGION)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

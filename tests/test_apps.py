@@ -18,16 +18,9 @@ REGION = "华南"
 
 
 @pytest.fixture(scope="module")
-def scored(demo_store, tmp_path_factory):
-    """A copy of the demo store with one score run: ``(db, as_of)``."""
-    from crmkit.cli import main
-
-    db = tmp_path_factory.mktemp("apps_store") / "crm.duckdb"
-    shutil.copy(demo_store[0], db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        as_of = str(con.execute("SELECT max(CAST(order_time AS DATE)) FROM transactions").fetchone()[0])
-    assert main(["score", str(db), "--as-of", as_of, "--quiet"]) == 0
-    return db, as_of
+def scored(scored_demo):
+    """The scored demo store (:mod:`fixtures_demo`): ``(db, as_of)``."""
+    return scored_demo
 
 
 @pytest.fixture

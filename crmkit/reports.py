@@ -3,11 +3,15 @@
 ``run_reports`` executes each notebook of ``notebooks/`` in its own kernel
 (``python3``, which jupyter_client resolves to the running interpreter), as
 many side by side as there are cores (:data:`WORKERS`), and writes, for one
-``as_of`` date::
+``as_of`` date, language and scope (:func:`report_dir`)::
 
-    <out>/<as_of>/<name>.ipynb    executed notebook, code and any traceback kept
-    <out>/<as_of>/<name>.html     the report a manager reads: no code, no tracebacks
-    <out>/<as_of>/manifest.json   parameters, version, data fingerprint, currency, status per notebook
+    <out>/<as_of>/<lang>/<scope>/<name>.ipynb    executed notebook, code and any traceback kept
+    <out>/<as_of>/<lang>/<scope>/<name>.html     the report a manager reads: no code, no tracebacks
+    <out>/<as_of>/<lang>/<scope>/manifest.json   parameters, version, data fingerprint, currency, status
+
+``<scope>`` is ``chain``, or the region, store and channel the parameters
+name (``region-华南``): a region's run never replaces the chain's reports, nor
+an English run the Chinese ones.
 
 A failing notebook is recorded as ``failed`` with a one-sentence error, keeps its
 executed copy, and gets an HTML showing its outputs up to the failure and the
@@ -22,7 +26,7 @@ without campaigns has no campaign to review); it is recorded as ``skipped``
 with that ``reason``, writes no files, and does not make the run fail.
 
 Everything is written into a hidden staging folder beside the target, which
-then replaces ``<out>/<as_of>/`` as a whole: a run never leaves half-written
+then replaces the report folder as a whole: a run never leaves half-written
 files, and re-running replaces the earlier output cleanly (the folder and its
 manifest always describe one run).
 
@@ -38,7 +42,7 @@ a load that starts during the copy fails with one sentence and can be run
 again; neither mixes states. The kernels receive the snapshot's path as
 ``db``; the manifest records the store that was named. ``db`` and ``as_of``
 come only from ``--db`` and ``--as-of`` (``--param`` cannot set them), so the
-folder ``<as_of>/`` always holds a report of that date and store.
+folder ``<as_of>/<lang>/<scope>/`` always holds a report of that date and store.
 
 Scores are computed at most once per run. The notebooks that show scores
 (:data:`SCORED_NOTEBOOKS`) read a score snapshot
@@ -630,9 +634,23 @@ def run_notebook(name: str, parameters: dict, out_dir: Path) -> NotebookRun:
                        sections_skipped=skipped)
 
 
+def report_dir(out, as_of, params: dict | None = None) -> Path:
+    """The folder a run writes: ``<out>/<as_of>/<lang>/<scope>/``, with the ``lang`` (default ``zh``)
+    and the scope (``region``, ``store_id``, ``channel``; :meth:`crmkit.engine.Scope.slug`) of ``params``.
+
+    >>> report_dir("reports", "2026-06-30", {"lang": "en", "region": "华南"}).as_posix()
+    'reports/2026-06-30/en/region-华南'
+    """
+    from .engine.scope import FIELDS, Scope
+
+    params = params or {}
+    scope = Scope.of({k: params[k] for k in FIELDS if params.get(k) not in (None, "")})
+    return Path(out) / str(as_of) / str(params.get("lang") or "zh") / scope.slug()
+
+
 def run_reports(db, as_of, names: list[str] | None = None, params: dict | None = None,
                 out="reports", *, progress: bool = True) -> dict:
-    """Run report notebooks for ``as_of`` and write them with a manifest into ``out/<as_of>/``.
+    """Run report notebooks for ``as_of`` and write them with a manifest into :func:`report_dir`.
 
     Parameters
     ----------
@@ -666,11 +684,11 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     if not db_path.exists():
         connect(db_path, read_only=True)  # its one sentence: no member store there
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.partial-"))
+    target = report_dir(out, as_of, params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     os.chmod(staging, 0o777 & ~_umask())
-    snap_dir = Path(tempfile.mkdtemp(dir=out, prefix=f".{as_of}.snapshot-")).resolve()  # kernels run elsewhere
+    snap_dir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.snapshot-")).resolve()
     try:
         with snapshot(db_path, snap_dir) as snap:
             con = connect(snap, read_only=True)
@@ -700,7 +718,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
         manifest = {k: manifest[k] for k in ("as_of", "parameters", "crmkit_version", "data_fingerprint",
                                              "currency", "started_at", "duration_s", "status", "notebooks")}
         _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-        _swap_in(staging, out / as_of)
+        _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(snap_dir, ignore_errors=True)

@@ -159,8 +159,9 @@ def test_report_of_a_gbp_store_says_pounds_and_its_manifest_the_currency(gbp_sto
     manifest = reports.run_reports(gbp_store, AS_OF, ["member_overview"], {"lang": "en"}, tmp_path / "r",
                                    progress=False)
     assert manifest["currency"] == "GBP" and manifest["status"] == "ok"
-    assert json.loads((tmp_path / "r" / AS_OF / "manifest.json").read_text())["currency"] == "GBP"
-    html = (tmp_path / "r" / AS_OF / "member_overview.html").read_text(encoding="utf-8")
+    folder = reports.report_dir(tmp_path / "r", AS_OF, {"lang": "en"})
+    assert json.loads((folder / "manifest.json").read_text())["currency"] == "GBP"
+    html = (folder / "member_overview.html").read_text(encoding="utf-8")
     assert "(£)" in html and "£" in html and "¥" not in html and "元" not in html
 
 

@@ -42,9 +42,10 @@ def demo_store(base: Path) -> Path:
 def built_reports(base: Path, lang: str) -> tuple[dict, Path]:
     """All four reports for the demo store in ``lang`` (run once per session): manifest and folder."""
     out = base / f"reports-{lang}"
-    if not (out / AS_OF / "manifest.json").exists():
+    folder = out / AS_OF / lang / "chain"  # <out>/<as_of>/<lang>/<scope>/
+    if not (folder / "manifest.json").exists():
         reports.run_reports(demo_store(base), AS_OF, params={"lang": lang}, out=out, progress=False)
-    return json.loads((out / AS_OF / "manifest.json").read_text()), out / AS_OF
+    return json.loads((folder / "manifest.json").read_text()), folder
 
 
 @pytest.fixture(scope="module")
@@ -89,18 +90,23 @@ def test_every_report_runs_and_reads_like_a_report(base, lang):
 
 def test_same_parameters_same_numbers_and_the_folder_is_replaced(base, tmp_path):
     manifest, folder = built_reports(base, "en")
-    stale = tmp_path / AS_OF / "stale.html"
-    stale.parent.mkdir()
+    target = reports.report_dir(tmp_path, AS_OF, {"lang": "en"})
+    stale = target / "stale.html"
+    stale.parent.mkdir(parents=True)
     stale.write_text("left over from an earlier run")
+    other = tmp_path / AS_OF / "zh" / "chain" / "manifest.json"  # another language's run stays
+    other.parent.mkdir(parents=True)
+    other.write_text("{}")
     again = reports.run_reports(manifest["parameters"]["db"], AS_OF, ["campaign_review"], {"lang": "en"},
                                 out=tmp_path, progress=False)
     assert again["status"] == "ok"
-    assert sorted(p.name for p in (tmp_path / AS_OF).iterdir()) == [
+    assert sorted(p.name for p in target.iterdir()) == [
         "campaign_review.html", "campaign_review.ipynb", "manifest.json"]
-    assert [p.name for p in tmp_path.iterdir()] == [AS_OF]  # no staging folder left behind
+    assert [p.name for p in target.parent.iterdir()] == ["chain"]  # no staging folder left behind
+    assert other.read_text() == "{}"
     generated = re.compile(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d")
     first = [generated.sub("", s) for s in text_outputs(folder / "campaign_review.ipynb")]
-    second = [generated.sub("", s) for s in text_outputs(tmp_path / AS_OF / "campaign_review.ipynb")]
+    second = [generated.sub("", s) for s in text_outputs(target / "campaign_review.ipynb")]
     assert first == second
 
 
@@ -112,12 +118,13 @@ def test_unknown_campaign_fails_loudly_and_the_other_reports_still_run(base, tmp
     assert code != 0
     assert "campaign_review failed" in err and "'NOPE' not found" in err
     assert "Traceback" not in err and "member_overview failed" not in err
-    manifest = json.loads((tmp_path / AS_OF / "manifest.json").read_text())
+    folder = tmp_path / AS_OF / "zh" / "chain"
+    manifest = json.loads((folder / "manifest.json").read_text())
     status = {n["name"]: (n["status"], n["error"]) for n in manifest["notebooks"]}
     assert manifest["status"] == "failed"
     assert status["member_overview"] == ("ok", None)
     assert status["campaign_review"][0] == "failed" and "'NOPE' not found" in status["campaign_review"][1]
-    executed = (tmp_path / AS_OF / "campaign_review.ipynb").read_text()
+    executed = (folder / "campaign_review.ipynb").read_text()
     assert "CrmkitError" in executed  # the executed copy keeps the error for the analyst
-    html = (tmp_path / AS_OF / "campaign_review.html").read_text()
+    html = (folder / "campaign_review.html").read_text()
     assert 'class="crmkit-error"' in html and "NOPE" in html and "Traceback" not in html

@@ -257,14 +257,14 @@ def test_a_store_without_campaigns_skips_the_campaign_report_and_exits_0(tmp_pat
     out, err = capsys.readouterr()
     assert code == 0, err
     first, second = out.splitlines()
-    assert first.startswith(f"0 of 1 reports written to {tmp_path / 'r'}/2026-06-30/ in ")
+    assert first.startswith(f"0 of 1 reports written to {tmp_path / 'r'}/2026-06-30/zh/chain/ in ")
     assert second == "campaign_review skipped: the store holds no campaigns, so there is no campaign to review."
-    manifest = json.loads((tmp_path / "r" / "2026-06-30" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "r" / "2026-06-30" / "zh" / "chain" / "manifest.json").read_text())
     assert manifest["status"] == "ok"
     [entry] = manifest["notebooks"]
     assert (entry["status"], entry["reason"], entry["html"], entry["ipynb"]) == (
         "skipped", "the store holds no campaigns, so there is no campaign to review.", None, None)
-    assert sorted(p.name for p in (tmp_path / "r" / "2026-06-30").iterdir()) == ["manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "r" / "2026-06-30" / "zh" / "chain").iterdir()) == ["manifest.json"]
 
 
 # ------------------------------------------------------------------ every parameter in --help
@@ -328,13 +328,13 @@ def test_clv_report_on_two_months_without_dropout_degrades_and_exits_0(tmp_path,
                  "--quiet", "--param", "lang=en", "--param", "model=pareto"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    manifest = json.loads((tmp_path / "r" / "2026-06-30" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "r" / "2026-06-30" / "en" / "chain" / "manifest.json").read_text())
     [entry] = manifest["notebooks"]
     assert entry["status"] == "ok" and entry["parameters"]["model"] == "pareto"
     skipped = {s["section"]: s["sentence"] for s in entry["sections_skipped"]}
     assert skipped["Model validation (holdout period)"].startswith("The history up to 2026-06-30 covers only")
     assert "section 'Model validation (holdout period)' stepped aside: The history up to" in out
-    html = (tmp_path / "r" / "2026-06-30" / "clv_churn.html").read_text(encoding="utf-8")
+    html = (tmp_path / "r" / "2026-06-30" / "en" / "chain" / "clv_churn.html").read_text(encoding="utf-8")
     assert "Traceback" not in html and 'class="crmkit-error"' not in html
     assert "Pareto/NBD has no interior maximum on these data" in html  # the fallback, labelled
     assert "NBD: 600 members" in html

@@ -44,7 +44,8 @@ def region_reports(demo_store, tmp_path_factory):
     manifest = reports.run_reports(db, AS_OF, list(SCOPED), {"lang": "zh", "region": region}, out=out,
                                    progress=False)
     assert manifest["status"] == "ok", [(n["name"], n["error"]) for n in manifest["notebooks"]]
-    pages = {n: (out / AS_OF / f"{n}.html").read_text(encoding="utf-8") for n in SCOPED}
+    folder = out / AS_OF / "zh" / f"region-{region}"  # beside the chain's reports, never over them
+    pages = {n: (folder / f"{n}.html").read_text(encoding="utf-8") for n in SCOPED}
     return region, chain, mine, pages
 
 

@@ -123,7 +123,7 @@ def test_a_report_reuses_the_snapshot_and_the_manifest_says_which(store, tmp_pat
     for name in ("clv_churn", "monthly_report"):
         assert by_name[name]["scores"] == {"source": "store", **run.to_dict()}
         assert seen[name] == run
-    written = json.loads((tmp_path / "r" / AS_OF / "manifest.json").read_text())
+    written = json.loads((reports.report_dir(tmp_path / "r", AS_OF) / "manifest.json").read_text())
     assert written["notebooks"][1]["scores"]["run_id"] == 1
 
 
@@ -196,7 +196,8 @@ def test_a_report_notebook_states_the_snapshot_in_its_header(demo_store, tmp_pat
                                    progress=False)
     [nb] = manifest["notebooks"]
     assert nb["status"] == "ok" and nb["scores"]["run_id"] == run.run_id == 1
-    html = (tmp_path / "r" / REPORT_AS_OF / "clv_churn.html").read_text(encoding="utf-8")
+    html = (reports.report_dir(tmp_path / "r", REPORT_AS_OF, {"lang": "en"}) / "clv_churn.html").read_text(
+        encoding="utf-8")
     assert run.caption("en") in html
 
 

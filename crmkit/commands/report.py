@@ -5,7 +5,7 @@ import argparse
 
 from ..errors import CrmkitError
 
-HELP = "run the report notebooks with papermill into DIR/<as_of>/"
+HELP = "run the report notebooks with papermill into DIR/<as_of>/<lang>/<scope>/"
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help=HELP,
         description="Run the report notebooks (papermill, kernel python3) and write, into "
-                    "DIR/<as_of>/, each executed .ipynb, an HTML without code and a manifest.json. "
+                    "DIR/<as_of>/<lang>/<scope>/ (scope: chain, or e.g. region-华南 from --param region=华南), "
+                    "each executed .ipynb, an HTML without code and a manifest.json. "
                     "A section that cannot be computed shows one sentence and the rest of its report "
                     "stands; a report with nothing to report on (campaign_review on a store without "
                     "campaigns) is skipped with its reason. Exits non-zero when any notebook fails; "
@@ -51,13 +52,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..reports import parse_param, run_reports
+    from ..reports import parse_param, report_dir, run_reports
     from ..paths import default_db_path
 
     params = dict(parse_param(p) for p in args.param)
     manifest = run_reports(args.db or default_db_path(), args.as_of, args.names, params, args.out,
                            progress=not args.quiet)
-    folder = f"{args.out}/{manifest['as_of']}"
+    folder = report_dir(args.out, manifest["as_of"], params).as_posix()
     failed = [n for n in manifest["notebooks"] if n["status"] == "failed"]
     written = [n for n in manifest["notebooks"] if n["status"] == "ok"]
     print(f"{len(written)} of {len(manifest['notebooks'])} reports written "

@@ -27,12 +27,15 @@ scope and transpiles as it is.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import CrmkitError
 from .query import Query, table_columns
 
+#: Characters a scope's folder name (:meth:`Scope.slug`) does not keep.
+_UNSAFE = re.compile(r"[^\w-]")
 #: Scope fields, in the order a label names them.
 FIELDS = ("region", "store_id", "channel")
 
@@ -114,8 +117,11 @@ class Scope:
         return _in_scope(region, store, channel)
 
     def slug(self) -> str:
-        """A short name for folders and files: ``chain``, or the set fields joined (``region-华南``)."""
-        return "chain" if self.chain else "_".join(f"{k.replace('_id', '')}-{v}" for k, v in self.fields().items())
+        """A short name for folders and files: ``chain``, or the set fields joined (``region-华南``,
+        ``store-S01_channel-pos``); a character other than a letter, digit or ``-`` becomes ``_``."""
+        if self.chain:
+            return "chain"
+        return "_".join(f"{k.replace('_id', '')}-{_UNSAFE.sub('_', v)}" for k, v in self.fields().items())
 
 
 CHAIN = Scope()

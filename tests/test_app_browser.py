@@ -1,4 +1,4 @@
-"""``crmkit app`` in a real browser: the landing page and the churn-warning app, offline, scoped, masked.
+"""``crmkit app`` in a real browser: the landing page, the churn-warning and member 360 apps, offline, scoped, masked.
 
 Starts ``crmkit app --no-browser`` on a free port over a scored copy of the
 demo store (once for the chain, once with ``--region 华南``) and drives
@@ -178,8 +178,9 @@ def page(browser, chain):
 
 def test_landing_lists_the_apps_offline(page, shots):
     page.open()
-    link = page.page.locator("a.crm-app-link")
-    assert link.count() == 1 and link.inner_text() == "流失预警"
+    links = page.page.locator("a.crm-app-link")
+    assert links.all_inner_texts() == ["流失预警", "会员 360 查询"]
+    link = links.first
     assert page.cjk_font() == ["crmkit CJK"]  # Chinese in the bundled web font, not as boxes
     page.page.screenshot(path=str(shots / "landing_zh.png"), full_page=True)
     link.click()
@@ -208,6 +209,25 @@ def test_churn_app_filters_exports_and_switches_language(page, shots):
                                 timeout=WAIT)
     assert page.page.inner_text(".crm-app h2").startswith("Churn warning")
     page.page.screenshot(path=str(shots / "churn_warning_en.png"), full_page=True)
+    page.check_clean()
+
+
+def test_member_360_lookup_shows_a_masked_profile(page, scored, shots):
+    with duckdb.connect(str(scored[0]), read_only=True) as con:
+        mid, phone = con.execute("SELECT s.member_id, m.phone FROM member_scores s JOIN members m "
+                                 "ON m.member_id = s.member_id WHERE m.phone IS NOT NULL ORDER BY s.clv DESC "
+                                 "LIMIT 1").fetchone()
+    page.open("voila/render/member_360.ipynb")
+    box = page.page.locator(".crm-filter-query input")
+    box.wait_for(timeout=90_000)
+    assert page.page.locator(".crm-filter-by").count() == 1 and page.cjk_font() == ["crmkit CJK"]
+    box.fill(mid)
+    box.press("Enter")
+    page.page.wait_for_selector(".crm-kpi", timeout=WAIT)
+    assert page.page.inner_text(".crm-m360-member_id") == mid
+    assert re.match(MASKED_PHONE, page.page.inner_text(".crm-m360-phone"))
+    assert phone not in page.page.content() and "member_360.show(" not in page.page.content()
+    page.page.screenshot(path=str(shots / "member_360_zh.png"), full_page=True)
     page.check_clean()
 
 

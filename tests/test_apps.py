@@ -10,6 +10,7 @@ import pytest
 
 from crmkit import engine
 from crmkit.apps import churn_warning as cw
+from crmkit.apps import member_360 as m3
 from crmkit.apps import common, server
 from crmkit.errors import CrmkitError
 from crmkit.privacy import find_raw_phones
@@ -137,3 +138,112 @@ def test_voila_runs_offline_stripped_and_local(tmp_path):
     assert "流失预警" in landing and REGION in landing and "crmkit CJK" in landing
     for name in ("page.html", "tree-lab.html", "tree.html", "landing.html"):  # the rendered app: the browser test
         assert "https://" not in (folder / name).read_text(encoding="utf-8"), name
+
+
+# ------------------------------------------------------------------ member 360
+
+def m360_context(db, region=None) -> m3.Context:
+    s = common.AppSettings(db, engine.Scope.of(region=region), "zh")
+    con, scope = common.open_app_store(s)
+    try:
+        return m3.Context(s, scope, common.newest_run(con, db))
+    finally:
+        con.close()
+
+
+def m360_find(db, by, text, region=None, lang="zh"):
+    ctx = m360_context(db, region)
+    con, _ = common.open_app_store(ctx.settings)  # as the page opens it
+    try:
+        return m3.find(con, ctx.run.as_of, ctx.scope, by, text, lang)
+    finally:
+        con.close()
+
+
+def a_shared_suffix(db, region=None) -> tuple[str, set[str], set[str]]:
+    """A phone suffix two or more members of ``region``'s scope share (and, in a region, one outside it too),
+    with the ids of all its members and of those in the scope."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        as_of = common.newest_run(con, db).as_of
+        inside = set(engine.scope.member_ids(con, as_of, engine.Scope.of(region=region)))
+        by_suffix = {}
+        for mid, phone in con.execute("SELECT member_id, phone FROM members WHERE phone IS NOT NULL").fetchall():
+            by_suffix.setdefault(phone[-4:], set()).add(mid)
+    for suffix, ids in sorted(by_suffix.items()):
+        if len(ids & inside) >= 2 and (ids - inside or region is None):
+            return suffix, ids, ids & inside
+    raise AssertionError("the demo store has no phone suffix that two members of the scope share")
+
+
+def test_member_360_lookup_by_id_and_card_is_masked(scored):
+    db, _ = scored
+    with duckdb.connect(str(db), read_only=True) as con:
+        mid, phone, name, card = con.execute(
+            "SELECT m.member_id, m.phone, m.name, i.source_id FROM members m JOIN member_identities i "
+            "ON i.member_id = m.member_id AND i.source = 'pos' WHERE m.phone IS NOT NULL AND length(m.name) > 1 "
+            "ORDER BY m.member_id LIMIT 1").fetchone()
+    for by, text in (("id", mid), ("card", card)):
+        found, n = m360_find(db, by, text)
+        assert n == 1 and list(found["member_id"]) == [mid]
+        assert found["phone"].iloc[0] == f"{phone[:3]}****{phone[-4:]}" and found["name"].iloc[0] != name
+    ctx = m360_context(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        m = m3.profile(con, ctx.run, mid)
+    page = m3.details_html(m, ctx.run, "zh") + "".join(common.kpi_html(*k) for k in m3.kpis(m, "zh"))
+    assert find_raw_phones(page) == [] and phone not in page and name not in page
+    assert f"{phone[:3]}****{phone[-4:]}" in page and "crm-kpi" in page
+
+
+def test_member_360_suffix_lists_only_the_scopes_members(scored):
+    suffix, every, inside = a_shared_suffix(scored[0], REGION)
+    chain, n_chain = m360_find(scored[0], "phone", suffix)
+    south, n_south = m360_find(scored[0], "phone", suffix, REGION)
+    assert set(chain["member_id"]) == every and n_chain == len(every)
+    assert set(south["member_id"]) == inside and n_south == len(inside) and set(south["region"]) == {REGION}
+    assert south["phone"].str.fullmatch(rf"\d{{3}}\*+{suffix}").all()
+    with pytest.raises(CrmkitError, match="4 digits"):
+        m360_find(scored[0], "phone", "12a", lang="en")
+
+
+def test_member_360_outside_the_scope_is_not_found(scored):
+    db, as_of = scored
+    with duckdb.connect(str(db), read_only=True) as con:
+        inside = set(engine.scope.member_ids(con, as_of, engine.Scope(region=REGION)))
+        outside = sorted(set(engine.scope.member_ids(con, as_of, engine.CHAIN)) - inside)[0]
+    assert m360_find(db, "id", outside)[1] == 1  # there, for the whole chain
+    with pytest.raises(CrmkitError, match=r"^No member with Member id '\w+' found in your scope \(.*华南\)\.$"):
+        m360_find(db, "id", outside, REGION, "en")
+    with pytest.raises(CrmkitError, match="在你的范围（区域 = 华南）内没有找到"):
+        m360_find(db, "id", "no-such-member", REGION)
+
+
+def test_member_360_page_looks_up_picks_and_switches_language(scored):
+    suffix, every, _ = a_shared_suffix(scored[0])
+    page = m3.Member360Page(m360_context(scored[0]), "zh")
+    page.query.value = sorted(every)[0]  # by member id: one match, shown at once
+    assert "crm-kpi" in page.kpis.value and page.pick.layout.display == "none"
+    assert all(f"crm-filter-{n}" in w._dom_classes for n, w in
+               (("by", page.by), ("query", page.query), ("pick", page.pick), ("lang", page.lang_toggle)))
+    page.by.value = "phone"
+    page.query.value = suffix
+    assert page.kpis.value == "" and len(page.pick.options) == len(every) + 1  # several: listed, none shown
+    assert find_raw_phones(page.found.value) == [] and "m360." not in page.found.value  # every label registered
+    page.pick.value = sorted(every)[0]
+    assert "crm-kpi" in page.kpis.value and sorted(every)[0] in page.details.value
+    assert "m360." not in page.kpis.value + page.details.value
+    page.lang_toggle.value = "en"
+    assert "Tier" in page.kpis.value and "会员等级" not in page.kpis.value
+    page.query.value = "0000x"
+    assert "crm-error" in page.found.value and page.kpis.value == ""
+
+
+def test_member_360_find_button_does_not_repeat_the_lookup(scored, monkeypatch):
+    page = m3.Member360Page(m360_context(scored[0]), "en")
+    calls = []
+    monkeypatch.setattr(m3, "find", lambda *a: calls.append(a) or (_ for _ in ()).throw(CrmkitError("none.")))
+    page.query.value = "M-1"  # typed: looked up
+    page.find_button.click()  # the same text again: not
+    page.by.value = "card"
+    page.find_button.click()  # another kind of lookup: looked up
+    assert [c[3:5] for c in calls] == [("id", "M-1"), ("card", "M-1")]
+    assert page.query.placeholder == "Card number" and "none." in page.found.value

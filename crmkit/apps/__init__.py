@@ -9,6 +9,7 @@ the logic testable without a browser.
   the score snapshot an app reads and the scope's rows of it, the page style
   with the bundled CJK web font, one-sentence errors;
 - :mod:`.churn_warning`: the at-risk, high-value members of the scope;
+- :mod:`.member_360`: one member of the scope, by id, card number or phone suffix;
 - :mod:`.server`: the Voila template (no CDN) and the landing page.
 
 :data:`APPS` lists the apps: notebook name, then zh / en title and one line.
@@ -20,4 +21,8 @@ APPS = {
     "churn_warning": (("流失预警", "Churn warning"),
                       ("范围内流失风险高、价值高的会员，附建议动作与脱敏导出",
                        "At-risk, high-value members in your scope, with a suggested action and a masked export")),
+    "member_360": (("会员 360 查询", "Member 360 lookup"),
+                   ("按会员编号、会员卡号或手机号后 4 位查找范围内的会员：档案、等级、分群、CLV、流失风险、订单、券与积分",
+                    "Find a member of your scope by member id, card number or the phone's last 4 digits: profile, "
+                    "tier, segment, CLV, churn risk, orders, coupons and points")),
 }

@@ -90,6 +90,7 @@ from .i18n import LANGS
 from .progress import Progress
 from .currency import store_currency
 from .engine.store import Connection, connect, snapshot
+from .engine.scope import check as scope_check
 from .fonts import cjk_font_face
 from .text import display_width, pad
 
@@ -583,9 +584,22 @@ def to_html(nb: nbformat.NotebookNode, *, lang: str = "zh") -> str:
 
 # ------------------------------------------------------------------ running
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``);
+    elsewhere set and restored under a lock (notebooks run in threads, which must not see each
+    other's temporary value)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
@@ -641,11 +655,15 @@ def report_dir(out, as_of, params: dict | None = None) -> Path:
     >>> report_dir("reports", "2026-06-30", {"lang": "en", "region": "华南"}).as_posix()
     'reports/2026-06-30/en/region-华南'
     """
+    params = params or {}
+    return Path(out) / str(as_of) / str(params.get("lang") or "zh") / scope_of(params).slug()
+
+
+def scope_of(params: dict):
+    """The :class:`crmkit.engine.Scope` that report parameters name (``region``, ``store_id``, ``channel``)."""
     from .engine.scope import FIELDS, Scope
 
-    params = params or {}
-    scope = Scope.of({k: params[k] for k in FIELDS if params.get(k) not in (None, "")})
-    return Path(out) / str(as_of) / str(params.get("lang") or "zh") / scope.slug()
+    return Scope.of({k: params[k] for k in FIELDS if params.get(k) not in (None, "")})
 
 
 def run_reports(db, as_of, names: list[str] | None = None, params: dict | None = None,
@@ -693,6 +711,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
         with snapshot(db_path, snap_dir) as snap:
             con = connect(snap, read_only=True)
             try:
+                scope_check(con, scope_of(params))  # a mistyped region: one sentence, before any kernel
                 fingerprint = data_fingerprint(con)
                 money = store_currency(con).code
             finally:

@@ -66,6 +66,8 @@ register({
     "score.bands": ("按流失概率分档：{high}、{medium}、{low}", "bands of churn probability: {high}, {medium}, {low}"),
     "score.bands_relative": ("（按排名切分：风险最高的 {top}、其后 {middle}、其余）",
                              " (cut by rank: the riskiest {top}, the next {middle}, the rest)"),
+    "score.bands_chain": ("；分档界线按全公司会员计算，本范围内各档人数占比因此可能不同",
+                          "; the cut-offs are the whole chain's, so this scope's shares per band may differ"),
 })
 
 
@@ -96,6 +98,9 @@ class Scores:
     relative_bands: bool = False
     margin: float = DEFAULT_MARGIN
     discount_rate: float = DEFAULT_DISCOUNT_RATE
+    #: The table holds a part of the members scored (:func:`crmkit.dashboard.scoped_scores`): the band
+    #: cut-offs are still those of all of them, and :meth:`band_note` says so.
+    part: bool = False
 
     def band_counts(self, lang: str = "zh") -> pd.DataFrame:
         """Members per churn band (high, medium, low), each labelled by its range of churn probability
@@ -118,6 +123,8 @@ class Scores:
         if self.relative_bands:
             top, middle = (fmt_pct(v, 0) for v in DEFAULT_BAND_SHARES)
             note += t("score.bands_relative", lang).format(top=top, middle=middle)
+        if self.part:
+            note += t("score.bands_chain", lang)
         return note
 
     def summary_text(self, lang: str = "zh") -> str:

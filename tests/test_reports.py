@@ -233,3 +233,12 @@ def test_a_notebook_runs_in_its_folder_without_changing_the_process_folder(monke
     assert run.status == "failed" and "stop here" in run.error
     assert "cwd" not in seen and seen["resources"] == {"metadata": {"path": str(tmp_path)}}
     assert chdirs == []
+
+
+def test_an_unknown_region_is_one_sentence_before_any_notebook_runs(demo_store, tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(reports, "run_notebook", lambda *a, **k: ran.append(a))
+    with pytest.raises(CrmkitError, match=r"unknown region 'Atlantis'; the stores' regions are: "):
+        reports.run_reports(demo_store[0], "2026-06-30", ["member_overview"], {"region": "Atlantis"},
+                            out=tmp_path, progress=False)
+    assert ran == [] and not (tmp_path / "2026-06-30" / "zh" / "region-Atlantis").exists()

@@ -198,7 +198,7 @@ def scoped_scores(con: Connection, scores, scope=None):
     total = total_value(scores.model, scores.spend, *(table[c] for c in ("frequency", "recency", "T", "monetary")),
                         horizon_days=scores.horizon_days, discount_rate_annual=scores.discount_rate,
                         margin=scores.margin, period=scores.churn.period, interval=scores.interval)
-    return dataclasses.replace(scores, table=table.reset_index(drop=True), total_clv=total)
+    return dataclasses.replace(scores, table=table.reset_index(drop=True), total_clv=total, part=True)
 
 
 def use_scores(con: Connection, scores: pd.DataFrame) -> None:

@@ -27,6 +27,7 @@ scope and transpiles as it is.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,10 +119,14 @@ class Scope:
 
     def slug(self) -> str:
         """A short name for folders and files: ``chain``, or the set fields joined (``region-华南``,
-        ``store-S01_channel-pos``); a character other than a letter, digit or ``-`` becomes ``_``."""
+        ``store-S01_channel-pos``); a character other than a letter, digit or ``-`` becomes ``_``, and
+        then a short hash of the fields follows, so that two scopes never share a name."""
         if self.chain:
             return "chain"
-        return "_".join(f"{k.replace('_id', '')}-{_UNSAFE.sub('_', v)}" for k, v in self.fields().items())
+        slug = "_".join(f"{k.replace('_id', '')}-{_UNSAFE.sub('_', v)}" for k, v in self.fields().items())
+        if any(_UNSAFE.search(v) for v in self.fields().values()):  # 'S.01' and 'S_01' must not share a folder
+            slug += "-" + hashlib.sha256(repr(sorted(self.fields().items())).encode()).hexdigest()[:8]
+        return slug
 
 
 CHAIN = Scope()

@@ -703,6 +703,7 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
         connect(db_path, read_only=True)  # its one sentence: no member store there
 
     target = report_dir(out, as_of, params)
+    made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]  # deepest first
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     os.chmod(staging, 0o777 & ~_umask())
@@ -741,6 +742,11 @@ def run_reports(db, as_of, names: list[str] | None = None, params: dict | None =
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(snap_dir, ignore_errors=True)
+        for folder in made:  # a run that failed before writing leaves no empty folders behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return manifest
 
 

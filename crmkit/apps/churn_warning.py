@@ -368,22 +368,8 @@ class ChurnWarningPage:
 def show(db=None, region=None, store_id=None, lang=None) -> ChurnWarningPage | None:
     """Display the churn-warning page for the settings of ``crmkit app`` (or these parameters);
     one sentence instead when it cannot be shown (unknown scope, no snapshot)."""
-    from IPython.display import HTML, display
+    def build(con, s, scope, run):
+        data = load(con, run, scope, stale=common.stale_note(con, run, s.db, s.lang))
+        return labels_text(data), lambda page_lang: ChurnWarningPage(data, page_lang)
 
-    lang = common.first_lang(lang)
-    try:
-        s = common.settings(db, region, store_id, lang)
-        con, scope = common.open_app_store(s)
-        try:
-            run = common.newest_run(con, s.db, s.lang)
-            data = load(con, run, scope, stale=common.stale_note(con, run, s.db, s.lang))
-        finally:
-            con.close()
-    except Exception as err:  # noqa: BLE001 - one sentence on the page (no snapshot, unknown scope, a bug)
-        sentence = common.error_html(err, lang)
-        display(HTML(common.page_style(sentence) + sentence))
-        return None
-    display(HTML(common.page_style(labels_text(data))))
-    page = ChurnWarningPage(data, lang)
-    display(page.box)
-    return page
+    return common.show_page(build, db, region, store_id, lang)

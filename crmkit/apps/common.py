@@ -216,3 +216,31 @@ def kpi_html(label: str, value: str, note: str = "") -> str:
     extra = f'<div class="crm-kpi-note">{html.escape(note)}</div>' if note else ""
     return (f'<div class="crm-kpi"><div class="crm-kpi-label">{html.escape(label)}</div>'
             f'<div class="crm-kpi-value">{html.escape(value)}</div>{extra}</div>')
+
+
+def show_page(build, db=None, region=None, store_id=None, lang=None):
+    """Display an app's page for the settings of ``crmkit app`` (or these parameters), or one sentence
+    instead when it cannot be shown (unknown scope, no snapshot, a bug; the log has the rest).
+
+    ``build(con, settings, scope, run)`` reads what the page needs while the store is open and returns
+    ``(text, make)``: every text the page can show (for the web-font subset, :func:`page_style`) and
+    ``make(lang)``, which makes the page (its ``box`` is displayed and the page returned).
+    """
+    from IPython.display import HTML, display
+
+    lang = first_lang(lang)
+    try:
+        s = settings(db, region, store_id, lang)
+        con, scope = open_app_store(s)
+        try:
+            text, make = build(con, s, scope, newest_run(con, s.db, s.lang))
+        finally:
+            con.close()
+    except Exception as err:  # noqa: BLE001 - one sentence on the page
+        sentence = error_html(err, lang)
+        display(HTML(page_style(sentence) + sentence))
+        return None
+    display(HTML(page_style(text)))
+    page = make(lang)
+    display(page.box)
+    return page

@@ -499,23 +499,8 @@ class Member360Page:
 def show(db=None, region=None, store_id=None, lang=None) -> Member360Page | None:
     """Display the member 360 page for the settings of ``crmkit app`` (or these parameters);
     one sentence instead when it cannot be shown (unknown scope, no snapshot)."""
-    from IPython.display import HTML, display
+    def build(con, s, scope, run):
+        ctx = Context(s, scope, run, common.stale_note(con, run, s.db, s.lang))
+        return labels_text(con, run), lambda page_lang: Member360Page(ctx, page_lang)
 
-    lang = common.first_lang(lang)
-    try:
-        s = common.settings(db, region, store_id, lang)
-        con, scope = common.open_app_store(s)
-        try:
-            run = common.newest_run(con, s.db, s.lang)
-            ctx = Context(s, scope, run, common.stale_note(con, run, s.db, s.lang))
-            text = labels_text(con, run)
-        finally:
-            con.close()
-    except Exception as err:  # noqa: BLE001 - one sentence on the page (no snapshot, unknown scope, a bug)
-        sentence = common.error_html(err, lang)
-        display(HTML(common.page_style(sentence) + sentence))
-        return None
-    display(HTML(common.page_style(text)))
-    page = Member360Page(ctx, lang)
-    display(page.box)
-    return page
+    return common.show_page(build, db, region, store_id, lang)

@@ -773,8 +773,9 @@ def at_risk_members(scores: pd.DataFrame, con: Connection | None = None, *,
                         "frequency", "recency", "tier", "rfm_segment", "lifecycle_stage") if c in scores]
     out = (scores.loc[scores["churn_band"] == "high", cols]
            .sort_values(["clv", "member_id"], ascending=[False, True]).head(top))
-    if con is not None:
-        people = con.execute("SELECT member_id, phone, name FROM members").df()
+    if con is not None:  # the contacts of these few members only, never of the whole store
+        among, params = engine.one_of("member_id", [str(m) for m in out["member_id"]], "risk_id")
+        people = con.execute(f"SELECT member_id, phone, name FROM members WHERE {among}", params).df()
         if people[["phone", "name"]].notna().any().any():
             out = out.merge(people, on="member_id", how="left")
     return mask_frame(out.reset_index(drop=True))

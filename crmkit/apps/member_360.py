@@ -178,7 +178,7 @@ def in_scope(con, as_of, scope: engine.Scope, ids: list[str]) -> pd.DataFrame:
     decided by their own registration and orders, so this is the universe's answer for them)."""
     if not ids:
         return pd.DataFrame({"member_id": [], "store_id": [], "region": []}, dtype=object)
-    among, params = _one_of("CAST(member_id AS VARCHAR)", list(dict.fromkeys(ids)), "m360_id")
+    among, params = engine.one_of("CAST(member_id AS VARCHAR)", list(dict.fromkeys(ids)), "m360_id")
     theirs = engine.Query({"m360_transactions": f"""
   SELECT * FROM transactions WHERE {among}"""}, params)
     q = (theirs + engine.member_activity(as_of, table="m360_transactions",
@@ -192,15 +192,9 @@ ORDER BY member_id""")
 
 def _people(con, ids: pd.Series) -> pd.DataFrame:
     """Masked ``phone`` and ``name`` of the members ``ids``."""
-    among, params = _one_of("member_id", [str(i) for i in ids], "id")
+    among, params = engine.one_of("member_id", [str(i) for i in ids], "id")
     return mask_frame(con.execute(f"SELECT member_id, phone, name FROM members WHERE {among}", params).df())
 
-
-def _one_of(column: str, values: list[str], prefix: str) -> tuple[str, dict]:
-    """SQL ``column IN (...)`` with each value bound on its own (portable: no list parameter), and its
-    parameters; never true for no values."""
-    params = {f"{prefix}_{i}": v for i, v in enumerate(values)}
-    return (f"{column} IN ({', '.join('$' + k for k in params)})" if params else "FALSE"), params
 
 
 def profile(con, run, member_id: str) -> Member360:

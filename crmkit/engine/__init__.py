@@ -17,10 +17,10 @@ from .activity import (HALF_CENT, RELATIONS, as_date, days, first_by, lines, mem
                        purchase_days, purchases, relation_sql)
 from .members import member_facts, summary_sql
 from .period import PERIODS, Comparison, DateRange, Period
-from .query import Query, StoreRelation, series, table_columns
+from .query import Query, StoreRelation, one_of, series, table_columns
 from .scope import CHAIN, Scope, universe
 
 __all__ = ["CHAIN", "HALF_CENT", "PERIODS", "RELATIONS", "Comparison", "DateRange", "Period", "Query", "Scope", "StoreRelation",
            "as_date", "days", "first_by", "lines",
-           "member_activity", "member_facts", "orders", "purchase_days", "purchases", "relation_sql", "series",
+           "member_activity", "member_facts", "one_of", "orders", "purchase_days", "purchases", "relation_sql", "series",
            "summary_sql", "table_columns", "universe"]

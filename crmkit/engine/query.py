@@ -62,6 +62,13 @@ def series(start: str, stop: str, step: str | None = None) -> str:
     return f"unnest(generate_series({args}))"
 
 
+def one_of(column: str, values, prefix: str) -> tuple[str, dict]:
+    """SQL ``column IN ($prefix_0, ...)`` with each value bound on its own (a list parameter would need
+    DuckDB's list functions, outside the portable subset), and those parameters; FALSE for no values."""
+    params = {f"{prefix}_{i}": v for i, v in enumerate(values)}
+    return (f"{column} IN ({', '.join('$' + k for k in params)})" if params else "FALSE"), params
+
+
 #: CTE bodies replaced by temporary tables while :func:`crmkit.lifecycle.snapshot` is open:
 #: (id(connection), as_of) -> {name: (body replaced, replacement)}.
 SNAPSHOTS: dict[tuple, dict[str, tuple[str, str]]] = {}

@@ -39,8 +39,13 @@ from .i18n import register, t
 
 # --------------------------------------------------------------------------- base
 
-def activity(as_of, scope: Scope | None = None) -> Query:
+def activity(as_of, scope: Scope | None = None, member: str | None = None) -> Query:
     """The engine's member activity as of ``as_of`` plus the member universe of ``scope``.
+
+    With ``member``, the activity is that one member's (their own orders only):
+    their row of ``universe`` and of every per-member relation built on it
+    (stage, tier) is what the whole chain's would give them, and the other
+    members' rows are of no use.
 
     From :mod:`crmkit.engine.activity`: ``orders``, ``purchases``, ``days`` (one row
     per member-day; ``purchases > 0`` is a purchase day), ``purchase_days`` and
@@ -50,8 +55,8 @@ def activity(as_of, scope: Scope | None = None) -> Query:
     ``region``, ``channel``, ``first_purchase``, ``last_purchase``,
     ``purchase_days`` and ``net_spend`` (yuan, all history).
     """
-    return (engine.purchases(as_of) + engine.purchase_days(as_of) + engine.member_activity(as_of)
-            + engine.universe(as_of, scope))
+    return (engine.purchases(as_of, member=member) + engine.purchase_days(as_of, member=member)
+            + engine.member_activity(as_of, member=member) + engine.universe(as_of, scope))
 
 
 @contextmanager
@@ -218,9 +223,11 @@ _STAGE_CTES = {
 }
 
 
-def stages_query(as_of, windows: Windows | Mapping | None = None, scope: Scope | None = None) -> Query:
-    """:func:`activity` plus the ``stages`` CTE (one row per member of ``scope`` with ``lifecycle_stage``)."""
-    return activity(as_of, scope) + Query(_STAGE_CTES, Windows.of(windows).params())
+def stages_query(as_of, windows: Windows | Mapping | None = None, scope: Scope | None = None,
+                 member: str | None = None) -> Query:
+    """:func:`activity` plus the ``stages`` CTE (one row per member of ``scope`` with ``lifecycle_stage``;
+    with ``member``, only that member's row is meaningful)."""
+    return activity(as_of, scope, member) + Query(_STAGE_CTES, Windows.of(windows).params())
 
 
 def stages(con: Connection, as_of, windows: Windows | Mapping | None = None) -> pd.DataFrame:

@@ -71,8 +71,43 @@ def _one(con, sql: str, params: dict) -> dict | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
+_ONE_MEMBER = """
+SELECT st.member_id, st.lifecycle_stage, st.recency_days AS days_since_last_purchase, st.store_id, st.region,
+       st.channel, st.join_date, st.purchase_days, st.net_spend, s.rfm_r, s.rfm_f, s.rfm_m, s.rfm_segment,
+       tr.tier, tr.annual_spend, tr.spend_to_next_tier
+FROM stages st LEFT JOIN tiers tr USING (member_id)
+LEFT JOIN member_scores s ON s.member_id = st.member_id AND s.as_of = $m360_as_of
+WHERE st.member_id = $m360_id"""
+
+
+def _attributes(con: Connection, d: dt.date, member_id: str, tiers, windows, run=None) -> dict | None:
+    """The member's status as of ``d`` (:func:`crmkit.audience.attributes_query`'s columns), or None.
+
+    A lifecycle stage and a tier depend on the member's own orders only, so
+    they are computed on those alone. R, F and M are ranked among all the
+    chain's buyers: they are read from the score snapshot ``run`` of ``d``
+    (default: the one that matches today's data and code,
+    :func:`crmkit.engine.snapshots.latest_run`; scoring ranks them the same
+    way), and computed over the chain without one, which reads every
+    member's orders.
+    """
+    from .engine.snapshots import latest_run
+    from .lifecycle import stages_query
+    from .tiers import TierRules
+
+    run = run if run is not None and run.as_of == d else latest_run(con, d)
+    if run is None:
+        q = attributes_query(d, tiers=tiers, windows=windows) + Query(params={"m360_id": member_id})
+        row = q.df(con, "SELECT * FROM member_attributes WHERE member_id = $m360_id")
+    else:
+        q = (stages_query(d, windows, member=member_id) + TierRules.load(tiers).query(d, member=member_id)
+             + Query(params={"m360_id": member_id, "m360_as_of": run.as_of}))
+        row = q.df(con, _ONE_MEMBER)
+    return None if row.empty else row.iloc[0].to_dict()
+
+
 def member_360(con: Connection, member_id: str, as_of, *, tiers=None,
-               windows: Windows | Mapping | None = None, recent: int = 10) -> Member360:
+               windows: Windows | Mapping | None = None, recent: int = 10, run=None) -> Member360:
     """The profile of ``member_id`` as of ``as_of``.
 
     Parameters
@@ -82,26 +117,29 @@ def member_360(con: Connection, member_id: str, as_of, *, tiers=None,
         and :func:`crmkit.lifecycle.stages`.
     recent : int
         How many of the latest orders and coupons to list.
+    run : ScoreRun, optional
+        The score snapshot of ``as_of`` whose R, F and M scores to show (see
+        :func:`_attributes`; default: the one that matches today's data).
     """
     d = as_date(as_of)
     if not isinstance(member_id, str) or not member_id:
         raise CrmkitError("member_id must be a non-empty text id.")
     if isinstance(recent, bool) or not isinstance(recent, int) or not 1 <= recent <= 1000:
         raise CrmkitError(f"recent must be a whole number from 1 to 1000, not {recent!r}.")
-    attrs = attributes_query(d, tiers=tiers, windows=windows) + Query(params={"m360_id": member_id})
-    row = attrs.df(con, "SELECT * FROM member_attributes WHERE member_id = $m360_id")
-    if row.empty:
+    a = _attributes(con, d, member_id, tiers, windows, run)
+    if a is None:
         raise CrmkitError(f"member {member_id!r} is not in the store as of {d}.")
-    a = row.iloc[0].to_dict()
     p = {"mid": member_id, "as_of": d, "n": recent}
     contact = _one(con, "SELECT phone, name, gender, month(birth_date) AS birth_month FROM members "
                         "WHERE member_id = $mid", {"mid": member_id}) or {}
     masked = privacy.mask_frame(pd.DataFrame([contact])).iloc[0].to_dict() if contact else {}
-    store = _one(con, "SELECT name, city, region FROM stores WHERE store_id = $s", {"s": a["store_id"]}) or {}
+    home = _plain(a["store_id"])  # none for a member who joined online and never bought in a store
+    store = (_one(con, "SELECT name, city, region FROM stores WHERE store_id = $s", {"s": str(home)})
+             if home is not None else None) or {}
     profile = {
         "phone": masked.get("phone"), "name": masked.get("name"), "gender": masked.get("gender"),
         "birth_month": masked.get("birth_month"), "join_date": a["join_date"],
-        "home_store_id": a["store_id"], "home_store_name": store.get("name"), "city": store.get("city"),
+        "home_store_id": home, "home_store_name": store.get("name"), "city": store.get("city"),
         "region": a["region"], "channel": a["channel"],
     }
     status = {k: a[k] for k in ("tier", "annual_spend", "spend_to_next_tier", "rfm_r", "rfm_f", "rfm_m",

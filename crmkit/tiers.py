@@ -120,8 +120,9 @@ class TierRules:
                 **{f"tier_name_{i}": name for i, name in enumerate(self.names)},
                 **{f"tier_min_{i}": float(spend) for i, spend in enumerate(self.min_spend)}}
 
-    def query(self, as_of, scope: Scope | None = None) -> Query:
-        """:func:`crmkit.lifecycle.activity` plus ``tiers`` (one row per member of ``scope``, default the chain)."""
+    def query(self, as_of, scope: Scope | None = None, member: str | None = None) -> Query:
+        """:func:`crmkit.lifecycle.activity` plus ``tiers`` (one row per member of ``scope``, default the chain;
+        with ``member``, only that member's row is meaningful: a tier depends on the member's own spend only)."""
         ctes = {
             "tier_spend": """
   SELECT member_id, round(sum(net), 2) AS annual_spend FROM days
@@ -134,7 +135,7 @@ class TierRules:
          {self.next_min_sql("tier_rank")} - annual_spend AS spend_to_next_tier
   FROM (SELECT *, {self.rank_sql("annual_spend")} AS tier_rank FROM tier_ranks)""",
         }
-        return activity(as_of, scope) + Query(ctes, self.params())
+        return activity(as_of, scope, member) + Query(ctes, self.params())
 
 
 register({

@@ -74,3 +74,47 @@ def test_member_without_scores_or_contact(m_store):
 def test_unknown_member(m_store):
     with pytest.raises(CrmkitError, match="'nobody' is not in the store"):
         member360.member_360(m_store, "nobody", "2024-06-30")
+
+
+def test_online_member_without_a_home_store(m_store):
+    """A member who joined online and only bought online has no home store (it failed: NULL bound as a number)."""
+    m_store.execute("""INSERT INTO members (member_id, phone, name, join_date, join_store_id, join_channel)
+        VALUES ('M3', '13700002222', '王五', '2023-03-01', NULL, 'online')""")
+    m_store.execute("""INSERT INTO transactions (member_id, order_id, line_no, order_time, store_id, channel, sku,
+        category, quantity, amount, discount, coupon_id, txn_type) VALUES
+        ('M3', 'q1', 1, '2024-06-10 10:00', NULL, 'online', 'k3', '服装', 1, 250, 0, NULL, 'sale')""")
+    m = member360.member_360(m_store, "M3", "2024-06-30")
+    assert m.profile["home_store_id"] is None and m.profile["home_store_name"] is None
+    assert m.status["net_spend"] == 250.0
+
+
+def test_status_from_the_snapshot_equals_the_chain_computation(scored_demo, monkeypatch):
+    """With a score snapshot of the date, a member's status reads the chain-ranked R, F and M from it and
+    computes stage and tier on the member's own orders: the same as computing everything over the chain."""
+    import datetime as dt
+
+    import crmkit
+    from crmkit.engine import snapshots
+
+    db, as_of = scored_demo
+    con = crmkit.connect(db, read_only=True)
+    try:
+        d = dt.date.fromisoformat(as_of)
+        assert snapshots.latest_run(con, d) is not None
+        ids = [r[0] for r in con.execute("""
+(SELECT member_id FROM member_scores USING SAMPLE 25 ROWS (reservoir, 7))
+UNION ALL (SELECT m.member_id FROM members m ANTI JOIN member_scores s USING (member_id) ORDER BY 1 LIMIT 5)
+ORDER BY 1""").fetchall()]
+        fast = [member360._attributes(con, d, i, None, None) for i in ids]
+        monkeypatch.setattr(snapshots, "latest_run", lambda *a, **k: None)
+        slow = [member360._attributes(con, d, i, None, None) for i in ids]
+    finally:
+        con.close()
+    import pandas as pd
+
+    assert len(ids) == 30 and [f["member_id"] for f in fast] == ids
+    assert any(pd.isna(f["rfm_segment"]) for f in fast) and any(not pd.isna(f["rfm_segment"]) for f in fast)
+    for f, s in zip(fast, slow):
+        assert set(f) <= set(s)
+        differ = [k for k in f if not ((pd.isna(f[k]) and pd.isna(s[k])) or f[k] == s[k])]
+        assert differ == [], (f["member_id"], {k: (f[k], s[k]) for k in differ})

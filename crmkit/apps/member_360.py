@@ -134,6 +134,7 @@ register({
     "m360.c.name": ("姓名", "Name"),
     "m360.c.region": ("区域", "Region"),
     "m360.yes": ("是", "yes"),
+    "m360.export": ("导出此会员 CSV（已脱敏）", "Export this member as CSV (masked)"),
     "m360.no": ("否（已退货）", "no (returned)"),
 })
 
@@ -198,8 +199,9 @@ def _people(con, ids: pd.Series) -> pd.DataFrame:
 
 
 def profile(con, run, member_id: str) -> Member360:
-    """The member's :func:`crmkit.member360.member_360` as of ``run``'s as-of (its scores are that snapshot's)."""
-    return member_360(con, member_id, run.as_of, recent=RECENT)
+    """The member's :func:`crmkit.member360.member_360` as of ``run``'s as-of (its scores, and R, F and M,
+    are that snapshot's)."""
+    return member_360(con, member_id, run.as_of, recent=RECENT, run=run)
 
 
 # ------------------------------------------------------------------ rendering
@@ -350,6 +352,30 @@ def labels_text(con, run) -> str:
 
 # ------------------------------------------------------------------ the page
 
+def export_rows(m: Member360) -> pd.DataFrame:
+    """The member's page as ``section, field, value`` rows (:meth:`crmkit.member360.Member360.to_dict`, masked):
+    one row per profile, status, score and points field, and per field of each listed order, coupon and
+    preferred category (``field`` ``<n>.<column>``, n from 1)."""
+    rows = [("member", "member_id", m.member_id), ("member", "as_of", m.as_of)]
+    for section, value in m.to_dict().items():
+        if isinstance(value, dict):
+            rows += [(section, k, v) for k, v in value.items()]
+        elif isinstance(value, list):
+            rows += [(section, f"{i}.{k}", v) for i, record in enumerate(value, 1) for k, v in record.items()]
+    return pd.DataFrame(rows, columns=["section", "field", "value"])
+
+
+def export_csv(m: Member360) -> bytes:
+    """:func:`export_rows` as CSV (UTF-8 with a byte-order mark, for Excel)."""
+    return export_rows(m).to_csv(index=False).encode("utf-8-sig")
+
+
+def export_name(m: Member360) -> str:
+    """``member_360_<member id>_<as_of>.csv``."""
+    safe = re.sub(r"[^0-9A-Za-z_-]", "_", m.member_id)
+    return f"member_360_{safe}_{m.as_of}.csv"
+
+
 @dataclass
 class Context:
     """What a lookup needs: the settings (the store is opened for each lookup), the checked scope, the snapshot."""
@@ -375,6 +401,7 @@ class Member360Page:
         self.find_button = w.Button()
         self.pick = w.Dropdown(options=[("", "")], value="")
         self.header, self.found, self.kpis, self.details = w.HTML(), w.HTML(), w.HTML(), w.HTML()
+        self.export = common.Export(lambda: (export_name(self.member), export_csv(self.member)), lang)
         for name, widget in (("lang", self.lang_toggle), ("by", self.by), ("query", self.query), ("pick", self.pick)):
             widget.add_class(f"crm-filter-{name}")
         self.find_button.add_class("crm-find")
@@ -391,7 +418,7 @@ class Member360Page:
         self.lang_toggle.observe(self._lang_changed, names="value")
         self.box = w.VBox([self.lang_toggle, self.header,
                            w.HBox([self.by, self.query, self.find_button], layout=w.Layout(flex_flow="row wrap")),
-                           self.found, self.pick, self.kpis, self.details])
+                           self.found, self.pick, self.kpis, self.export.box, self.details])
         self.box.add_class("crm-app")
         self.render()
 
@@ -486,6 +513,9 @@ class Member360Page:
             self.kpis.value = ("" if m is None else '<div class="crm-kpis">'
                                + "".join(common.kpi_html(*k) for k in kpis(m, lang)) + "</div>")
             self.details.value = "" if m is None else details_html(m, ctx.run, lang)
+            self.export.lang = lang
+            self.export.relabel(t("m360.export", lang))
+            self.export.box.layout.display = "none" if m is None else None
         except Exception as err:  # noqa: BLE001 - the page says one sentence, the log has the rest
             self.details.value = common.error_html(err, lang)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crmkit.apps import APPS, server
 from crmkit.privacy import find_raw_phones
 from fixtures_browser import NEEDS_CHROMIUM, browser  # noqa: F401  (a module fixture)
 
@@ -116,6 +117,7 @@ class Page:
     def __init__(self, browser, server: Server):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         self.page = self.context.new_page()
+        self.page.set_default_navigation_timeout(WAIT)  # a page waits for its kernel's first run (the machine may be busy)
         self.outside, self.failed = [], []
         local = (f"http://127.0.0.1:{server.port}/", f"ws://127.0.0.1:{server.port}/", "data:", "blob:")
 
@@ -149,7 +151,7 @@ class Page:
 
     def export(self) -> list[dict]:
         with self.page.expect_download() as done:
-            self.page.locator("a.crm-export").click()
+            self.page.locator(".crm-export").click()  # made in the kernel, downloaded through a Blob
         return list(csv.DictReader(io.StringIO(Path(done.value.path()).read_text(encoding="utf-8-sig"))))
 
     def check_clean(self) -> None:
@@ -179,7 +181,9 @@ def page(browser, chain):
 def test_landing_lists_the_apps_offline(page, shots):
     page.open()
     links = page.page.locator("a.crm-app-link")
-    assert links.all_inner_texts() == ["流失预警", "会员 360 查询"]
+    names = server.available(server.apps_dir())
+    assert {"churn_warning", "member_360"} <= set(names)
+    assert links.all_inner_texts() == [APPS[n][0][0] for n in names]
     link = links.first
     assert page.cjk_font() == ["crmkit CJK"]  # Chinese in the bundled web font, not as boxes
     page.page.screenshot(path=str(shots / "landing_zh.png"), full_page=True)
@@ -228,6 +232,9 @@ def test_member_360_lookup_shows_a_masked_profile(page, scored, shots):
     assert re.match(MASKED_PHONE, page.page.inner_text(".crm-m360-phone"))
     assert phone not in page.page.content() and "member_360.show(" not in page.page.content()
     page.page.screenshot(path=str(shots / "member_360_zh.png"), full_page=True)
+    rows = page.export()  # the member's page, masked
+    assert {"section": "member", "field": "member_id", "value": mid} in rows
+    assert phone not in str(rows) and find_raw_phones(str(rows)) == []
     page.check_clean()
 
 

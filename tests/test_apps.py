@@ -103,8 +103,17 @@ def test_export_is_the_filtered_list_masked(scored):
     assert find_raw_phones(text) == []
     assert rows["phone"].dropna().str.fullmatch(r"\d{3}\*+\d{4}").all()
     assert set(rows["suggested_action"]) == {cw.ACTIONS["high"][0], cw.ACTIONS["medium"][0]}
-    link = cw.export_link(data, chosen, "en")
-    assert link.startswith('<a class="crm-export" download="churn_warning_chain_') and "base64," in link
+
+
+def test_export_is_made_on_click_only(scored):
+    page = cw.ChurnWarningPage(load(scored[0]), "en")
+    assert "crm-export" in page.export.button._dom_classes and page.export.link.value == ""
+    assert page.export.button.description.startswith("Export CSV (")
+    page.export.button.click()
+    link = page.export.link.value
+    assert link.startswith('<a class="crm-download" download="churn_warning_chain_') and "base64," in link
+    page.widgets["value"].value = "all"  # another list: the file made for the last one is withdrawn
+    assert page.export.link.value == ""
 
 
 def test_page_widgets_change_the_kpis(scored):
@@ -247,3 +256,22 @@ def test_member_360_find_button_does_not_repeat_the_lookup(scored, monkeypatch):
     page.find_button.click()  # another kind of lookup: looked up
     assert [c[3:5] for c in calls] == [("id", "M-1"), ("card", "M-1")]
     assert page.query.placeholder == "Card number" and "none." in page.found.value
+
+
+def test_member_360_exports_the_member_masked(scored):
+    db = scored[0]
+    with duckdb.connect(str(db), read_only=True) as con:
+        mid, phone, name = con.execute("SELECT s.member_id, m.phone, m.name FROM member_scores s JOIN members m "
+                                       "USING (member_id) WHERE m.phone IS NOT NULL AND m.name IS NOT NULL "
+                                       "ORDER BY s.clv DESC LIMIT 1").fetchone()
+    page = m3.Member360Page(m360_context(db), "en")
+    assert page.export.box.layout.display == "none"  # nobody shown, nothing to export
+    page.query.value = mid
+    assert page.export.box.layout.display is None and "crm-export" in page.export.button._dom_classes
+    page.export.button.click()
+    assert page.export.link.value.startswith(f'<a class="crm-download" download="member_360_{mid}_')
+    rows = m3.export_rows(page.member)
+    text = m3.export_csv(page.member).decode("utf-8-sig")
+    assert list(rows.columns) == ["section", "field", "value"] and {"profile", "status", "scores"} <= set(rows.section)
+    assert phone not in text and name not in text and find_raw_phones(text) == []
+    assert rows.set_index(["section", "field"]).loc[("member", "member_id"), "value"] == mid

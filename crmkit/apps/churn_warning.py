@@ -22,11 +22,11 @@ The page reads the scope's candidates once (:func:`load`: the high and
 medium bands, phones and names masked on reading), and every filter change
 works on that small frame (:func:`select`), so a change never goes back to
 the store. The export (:func:`export_csv`) is the filtered list, every row (not only those shown),
-masked, in the columns of :data:`EXPORT_COLUMNS`.
+masked, in the columns of :data:`EXPORT_COLUMNS`; it is made when its button is pressed
+(:class:`crmkit.apps.common.Export`).
 """
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass, field, replace
 
@@ -220,14 +220,6 @@ def export_name(data: WarningData) -> str:
     return f"churn_warning_{data.scope.slug()}_{data.run.as_of}.csv"
 
 
-def export_link(data: WarningData, chosen: pd.DataFrame, lang: str) -> str:
-    """The export button: a link (CSS class ``crm-export``) that downloads :func:`export_csv`."""
-    payload = base64.b64encode(export_csv(chosen, lang)).decode()
-    label = t("cw.export", lang).format(n=viz.fmt_int(len(chosen)))
-    return (f'<a class="crm-export" download="{html.escape(export_name(data))}" '
-            f'href="data:text/csv;charset=utf-8;base64,{payload}">{html.escape(label)}</a>')
-
-
 def table_html(chosen: pd.DataFrame, f: Filters, lang: str) -> str:
     """The first ``f.rows`` rows, formatted (:func:`crmkit.dashboard.table_html`), and how many there are."""
     if chosen.empty:
@@ -286,7 +278,8 @@ class ChurnWarningPage:
             "band": w.Dropdown(), "value": w.Dropdown(), "tier": w.Dropdown(), "segment": w.Dropdown(),
             "stage": w.Dropdown(), "store": w.Dropdown(), "sort": w.Dropdown(), "rows": w.Dropdown(),
         }
-        self.header, self.kpis, self.export, self.table = w.HTML(), w.HTML(), w.HTML(), w.HTML()
+        self.header, self.kpis, self.table = w.HTML(), w.HTML(), w.HTML()
+        self.export = common.Export(self._export, lang)
         self.lang_toggle.add_class("crm-filter-lang")
         for name, widget in self.widgets.items():
             widget.add_class(f"crm-filter-{name}")
@@ -298,7 +291,7 @@ class ChurnWarningPage:
         self.lang_toggle.observe(self._lang_changed, names="value")
         filters = list(self.widgets.values())
         self.box = w.VBox([self.lang_toggle, self.header, w.HBox(filters[:4], layout=w.Layout(flex_flow="row wrap")),
-                           w.HBox(filters[4:], layout=w.Layout(flex_flow="row wrap")), self.kpis, self.export,
+                           w.HBox(filters[4:], layout=w.Layout(flex_flow="row wrap")), self.kpis, self.export.box,
                            self.table])
         self.box.add_class("crm-app")
         self.render()
@@ -344,6 +337,9 @@ class ChurnWarningPage:
         self._relabel()
         self.render()
 
+    def _export(self) -> tuple[str, bytes]:
+        return export_name(self.data), export_csv(select(self.data, self.filters), self.lang)
+
     def render(self) -> None:
         """Redraw the header, KPI tiles, export and table for the current filters and language."""
         lang, data = self.lang, self.data
@@ -359,7 +355,8 @@ class ChurnWarningPage:
                                            for n in notes(data, self.filters, lang)))
             self.kpis.value = ('<div class="crm-kpis">' + "".join(common.kpi_html(*k) for k in kpis(data, chosen, lang))
                                + "</div>")
-            self.export.value = export_link(data, chosen, lang)
+            self.export.lang = lang
+            self.export.relabel(t("cw.export", lang).format(n=viz.fmt_int(len(chosen))))
             self.table.value = table_html(chosen, self.filters, lang)
         except Exception as err:  # noqa: BLE001 - the page says one sentence, the log has the rest
             self.table.value = common.error_html(err, lang)

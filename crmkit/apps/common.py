@@ -20,12 +20,19 @@ Rules
   bundled CJK font as a web font subset to the characters the app can show
   (:func:`crmkit.fonts.cjk_font_face`), so Chinese renders on a machine
   without CJK fonts and nothing is fetched.
+- **Exports are made on click** (:class:`Export`): the button (CSS class
+  ``crm-export``) builds the file in the kernel only when pressed, and the
+  page downloads it through a Blob (the ``crmkit`` Voila template's script
+  clicks the ``a.crm-download`` link that appears), so a page does not carry
+  its export in the widget state it loads, and no ``data:`` URL size limit
+  applies.
 - **Errors are one sentence** (:func:`error_html`): a
   :class:`crmkit.errors.CrmkitError` as it is, anything else as its type and
   first line, the traceback to the server's log only.
 """
 from __future__ import annotations
 
+import base64
 import html
 import os
 import sys
@@ -244,3 +251,44 @@ def show_page(build, db=None, region=None, store_id=None, lang=None):
     page = make(lang)
     display(page.box)
     return page
+
+
+def download_html(name: str, payload: bytes, label: str, mime: str = "text/csv") -> str:
+    """A link (CSS class ``crm-download``) that downloads ``payload`` as ``name``; the ``crmkit`` Voila template
+    turns it into a Blob and clicks it once when it appears (:class:`Export`)."""
+    data = base64.b64encode(payload).decode()
+    return (f'<a class="crm-download" download="{html.escape(name)}" '
+            f'href="data:{mime};charset=utf-8;base64,{data}">{html.escape(label)}</a>')
+
+
+class Export:
+    """The export button (CSS class ``crm-export``): ``make()`` returns ``(file name, bytes)`` and runs on click only.
+
+    The file reaches the browser as a :func:`download_html` link, which the
+    page downloads at once; :meth:`reset` (call it when the filters change)
+    drops it, so a stale file is never offered.
+    """
+
+    def __init__(self, make, lang: str = "zh"):
+        import ipywidgets as w
+
+        self.make, self.lang = make, lang
+        self.button = w.Button(layout=w.Layout(width="auto"))
+        self.button.add_class("crm-export")
+        self.link = w.HTML()
+        self.box = w.HBox([self.button, self.link])
+        self.button.on_click(self._clicked)
+
+    def relabel(self, label: str) -> None:
+        self.button.description = label
+        self.reset()
+
+    def reset(self) -> None:
+        self.link.value = ""
+
+    def _clicked(self, _button) -> None:
+        try:
+            name, payload = self.make()
+            self.link.value = download_html(name, payload, name)
+        except Exception as err:  # noqa: BLE001 - one sentence on the page
+            self.link.value = error_html(err, self.lang)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -275,3 +276,16 @@ def test_member_360_exports_the_member_masked(scored):
     assert list(rows.columns) == ["section", "field", "value"] and {"profile", "status", "scores"} <= set(rows.section)
     assert phone not in text and name not in text and find_raw_phones(text) == []
     assert rows.set_index(["section", "field"]).loc[("member", "member_id"), "value"] == mid
+
+
+def test_landing_page_keeps_braces_in_a_store_name_as_text():
+    """The landing page is included by Voila's Jinja: a store file named with braces must stay text."""
+    import jinja2
+
+    from crmkit import engine
+    from crmkit.apps import server
+
+    _, body = server.landing_html(["churn_warning"], engine.Scope.of(), Path("crm{{ x }}{% y %}.duckdb"), "en")
+    shown = jinja2.Template(body).render(base_url="/")
+    assert "crm&#123;&#123; x &#125;&#125;&#123;% y %&#125;.duckdb" in shown
+    assert 'href="/voila/render/churn_warning.ipynb"' in shown

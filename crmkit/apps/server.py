@@ -65,19 +65,22 @@ def landing_html(names: list[str], scope: engine.Scope, db: Path, lang: str = "z
     """``(title, body)`` of the landing page: one link per app, its title in ``lang`` and the other language."""
     from .common import page_style
 
+    def text(value: str) -> str:  # the page is a Jinja template: a brace in a store's name stays text
+        return html.escape(value).replace("{", "&#123;").replace("}", "&#125;")
+
     other = "en" if lang == "zh" else "zh"
     idx = 0 if lang == "zh" else 1
     items = []
     for name in names:
         title, line = APPS[name]
         items.append(f'<li><a class="crm-app-link" href="{{{{ base_url }}}}voila/render/{html.escape(name)}.ipynb">'
-                     f'{html.escape(title[idx])}</a> <span class="crm-other">{html.escape(title[1 - idx])}</span>'
-                     f'<p>{html.escape(line[idx])}</p></li>')
+                     f'{text(title[idx])}</a> <span class="crm-other">{text(title[1 - idx])}</span>'
+                     f'<p>{text(line[idx])}</p></li>')
     title = t("app.landing", lang)
     sub = t("app.landing_sub", lang).format(scope=scope_text(scope, lang), db=db.name)
-    body = (f"<h1>{html.escape(title)}</h1><p class='crm-sub'>{html.escape(sub)}</p>"
+    body = (f"<h1>{text(title)}</h1><p class='crm-sub'>{text(sub)}</p>"
             + (f"<ul class='crm-apps'>{''.join(items)}</ul>" if items
-               else f"<p>{html.escape(t('app.landing_none', lang))}</p>"))
+               else f"<p>{text(t('app.landing_none', lang))}</p>"))
     text = body + t("app.landing", other) + "".join(f"{a[0]}{a[1]}" for v in APPS.values() for a in v)
     css = (".crm-landing { max-width: 760px; margin: 40px auto; } .crm-apps { list-style: none; padding: 0; }"
            ".crm-apps li { border: 1px solid #d9dee5; border-radius: 6px; padding: 10px 16px; margin: 10px 0; }"
@@ -92,7 +95,7 @@ def template_folder(root: Path, names: list[str], scope: engine.Scope, db: Path,
     target = root / "voila" / "templates" / "crmkit"
     shutil.copytree(TEMPLATE, target, dirs_exist_ok=True)
     title, body = landing_html(names, scope, db, lang)
-    (target / "title.txt").write_text(html.escape(title), encoding="utf-8")
+    (target / "title.txt").write_text(html.escape(title).replace("{", "&#123;"), encoding="utf-8")
     (target / "landing.html").write_text(body, encoding="utf-8")
     return root
 

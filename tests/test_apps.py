@@ -289,3 +289,16 @@ def test_landing_page_keeps_braces_in_a_store_name_as_text():
     shown = jinja2.Template(body).render(base_url="/")
     assert "crm&#123;&#123; x &#125;&#125;&#123;% y %&#125;.duckdb" in shown
     assert 'href="/voila/render/churn_warning.ipynb"' in shown
+
+
+def test_member_360_shows_gender_and_channel_in_the_page_language(scored):
+    with duckdb.connect(str(scored[0]), read_only=True) as con:
+        mid = con.execute("SELECT s.member_id FROM member_scores s JOIN members m USING (member_id) "
+                          "WHERE m.gender = 'F' AND m.join_channel = 'miniapp' ORDER BY 1 LIMIT 1").fetchone()[0]
+    page = m3.Member360Page(m360_context(scored[0]), "zh")
+    page.query.value = mid
+    assert page.member.profile["channel"] == "miniapp"
+    zh = m3.profile_html(page.member, "zh")
+    assert '<b class="crm-m360-gender">女</b>' in zh and '<b class="crm-m360-channel">小程序</b>' in zh
+    en = m3.profile_html(page.member, "en")
+    assert '<b class="crm-m360-gender">Female</b>' in en and '<b class="crm-m360-channel">Mini-program</b>' in en

@@ -39,7 +39,7 @@ import pandas as pd
 from .. import churn, engine, viz  # noqa: F401 - churn registers the band labels
 from ..dashboard import tables
 from ..errors import CrmkitError
-from ..i18n import LANGS, register, t
+from ..i18n import LANGS, labels, register, t
 from ..member360 import Member360, member_360
 from ..privacy import mask_frame
 from . import common
@@ -134,6 +134,8 @@ register({
     "m360.c.name": ("姓名", "Name"),
     "m360.c.region": ("区域", "Region"),
     "m360.yes": ("是", "yes"),
+    "m360.gender.F": ("女", "Female"),
+    "m360.gender.M": ("男", "Male"),
     "m360.export": ("导出此会员 CSV（已脱敏）", "Export this member as CSV (masked)"),
     "m360.no": ("否（已退货）", "no (returned)"),
 })
@@ -255,9 +257,9 @@ def profile_html(m: Member360, lang: str) -> str:
     store = " ".join(str(v) for v in (p.get("home_store_id"), p.get("home_store_name")) if v) or "–"
     where = " / ".join(str(v) for v in (p.get("region"), p.get("city")) if v) or "–"
     facts = [("member_id", m.member_id), ("name", p.get("name") or "–"), ("phone", p.get("phone") or "–"),
-             ("gender", p.get("gender") or "–"), ("birth_month", p.get("birth_month") or "–"),
+             ("gender", _coded("m360.gender.", p.get("gender"), lang)), ("birth_month", p.get("birth_month") or "–"),
              ("join_date", _fmt_date(p.get("join_date"))), ("home_store", store), ("region", where),
-             ("channel", p.get("channel") or "–")]
+             ("channel", _coded("", p.get("channel"), lang))]
     items = "".join(f'<div class="crm-m360-fact"><span class="crm-kpi-label">{html.escape(t(f"m360.p.{k}", lang))}'
                     f'</span> <b class="crm-m360-{k}">{html.escape(str(v))}</b></div>' for k, v in facts)
     return (f'<h3>{html.escape(t("m360.profile", lang))}</h3>'
@@ -269,7 +271,7 @@ _TABLES = (
     ("preferred_categories", "m360.categories",
      (("category", "text"), ("spend", "money"), ("orders", "count"), ("share", "pct"))),
     ("recent_orders", "m360.orders",
-     (("order_id", "text"), ("day", "date"), ("store_id", "text"), ("channel", "text"), ("categories", "text"),
+     (("order_id", "text"), ("day", "date"), ("store_id", "text"), ("channel", "channel"), ("categories", "text"),
       ("items", "count"), ("amount", "money2"), ("discount", "money2"), ("purchase", "yes"))),
     ("coupons", "m360.coupons",
      (("coupon_id", "text"), ("campaign_id", "text"), ("value", "money"), ("issued_at", "date"),
@@ -277,7 +279,17 @@ _TABLES = (
 )
 
 
+def _coded(prefix: str, code, lang: str) -> str:
+    """A code (gender F / M, channel pos / online / miniapp) in ``lang`` when it has a label, else as it is."""
+    if code is None or pd.isna(code):
+        return "–"
+    key = f"{prefix}{code}"
+    return t(key, lang) if key in labels() else str(code)
+
+
 def _cell(kind: str, v, lang: str) -> str:
+    if kind == "channel":
+        return _coded("", v, lang)
     if kind == "date":
         return _fmt_date(v)
     if kind == "yes":
@@ -333,11 +345,11 @@ def labels_text(con, run) -> str:
     the default rules, which :func:`crmkit.member360.member_360` applies) and the snapshot's tiers, segments and
     stages, the stores, cities, regions and product categories, and the first character of every member's name
     (a masked name shows no more)."""
-    from ..i18n import labels
+    from ..schema import CHANNELS
     from ..tiers import TierRules
 
     TierRules.load()  # registers the tier names
-    parts = [t(k, lang) for k in labels() if k.startswith(_LABEL_PREFIXES) for lang in LANGS]
+    parts = [t(k, lang) for k in labels() if k.startswith(_LABEL_PREFIXES) or k in CHANNELS for lang in LANGS]
     columns = ("tier", "rfm_segment", "lifecycle_stage")
     for row in con.execute(f"SELECT DISTINCT {', '.join(columns)} FROM member_scores WHERE as_of = $d",
                            {"d": run.as_of}).fetchall():

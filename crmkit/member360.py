@@ -140,7 +140,7 @@ def member_360(con: Connection, member_id: str, as_of, *, tiers=None,
         "phone": masked.get("phone"), "name": masked.get("name"), "gender": masked.get("gender"),
         "birth_month": masked.get("birth_month"), "join_date": a["join_date"],
         "home_store_id": home, "home_store_name": store.get("name"), "city": store.get("city"),
-        "region": a["region"], "channel": a["channel"],
+        "region": _plain(a["region"]), "channel": _plain(a["channel"]),
     }
     status = {k: a[k] for k in ("tier", "annual_spend", "spend_to_next_tier", "rfm_r", "rfm_f", "rfm_m",
                                 "rfm_segment", "lifecycle_stage", "days_since_last_purchase",

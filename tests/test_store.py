@@ -38,3 +38,14 @@ def test_open_source_csv(tmp_path):
 def test_missing_store_is_a_clear_error(tmp_path):
     with pytest.raises(CrmkitError, match="no member store"):
         crmkit.connect(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_duckdb_progress_bar_is_off(tmp_path):
+    """In a notebook DuckDB draws its progress bar as a widget: an empty black bar above an app or report."""
+    from crmkit.engine.store import connect
+
+    con = connect(tmp_path / "crm.duckdb")
+    try:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    finally:
+        con.close()

@@ -73,6 +73,9 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
 
     A new file gets the canonical tables. ``read_only`` opens an existing
     file without the write lock, so reports can read while nothing writes.
+    DuckDB's own progress bar is off: in a notebook, a report or an app it
+    would be an empty black bar widget above the page (crmkit reports its
+    own progress).
     """
     path = str(db) if db is not None else str(default_db_path())
     if path != ":memory:":
@@ -90,6 +93,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
                      "in use by another process{}, such as a running load or report").format(busy)
             raise CrmkitError(f"{path}: the member store is {doing}; try again when it has finished.") from err
         raise CrmkitError(f"{path}: cannot open the member store ({str(err).splitlines()[0]}).") from err
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         ensure_schema(con)
     return con

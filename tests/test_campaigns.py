@@ -446,3 +446,66 @@ def test_every_demo_campaign_interval_covers_the_generators_true_effect(demo_sto
             assert result["verdict"] in (campaigns.PAYS, campaigns.DOES_NOT_PAY, campaigns.CANNOT_TELL)
     finally:
         con.close()
+
+
+def test_a_scope_measures_its_assigned_members_only(demo_store):
+    """A region's measurement is that of the region's assigned members (home the day before the start),
+    computed independently: their counts, and the region's level of the chain's breakdown by region;
+    the chain's scope is the unscoped measurement."""
+    from crmkit import engine
+    from crmkit.campaigns.queries import assignments, campaign_info, pre_campaign_day
+
+    con = crmkit.connect(demo_store[0], read_only=True)
+    try:
+        cid = campaigns.campaign_ids(con)[0]
+        info = campaign_info(con, cid)
+        chain = campaigns.measure(con, cid)
+        assert same(campaigns.measure(con, cid, scope=engine.CHAIN).to_dict(), chain.to_dict())
+        pd.testing.assert_frame_equal(campaigns.funnel(con, cid, scope=engine.CHAIN), campaigns.funnel(con, cid))
+        pd.testing.assert_frame_equal(campaigns.lift_by(con, cid, "tier", scope=engine.CHAIN),
+                                      campaigns.lift_by(con, cid, "tier"))
+        region = "华南"
+        scope = engine.Scope(region=region)
+        home = set(engine.scope.member_ids(con, pre_campaign_day(info), scope))
+        assigned = assignments(con, cid)
+        mine = assigned[assigned["member_id"].isin(home)]
+        r = campaigns.measure(con, cid, scope=scope)
+        assert (r.n_treatment, r.n_control) == (int((mine["group"] == "treatment").sum()),
+                                                int((mine["group"] == "control").sum()))
+        assert 0 < r.n_treatment < chain.n_treatment and 0 < r.n_control < chain.n_control
+        level = campaigns.lift_by(con, cid, "region").set_index("region").loc[region]
+        assert (level["n_treatment"], level["n_control"]) == (r.n_treatment, r.n_control)
+        conversion = r.lifts["conversion"]
+        assert conversion.treatment == pytest.approx(level["treatment"], **TOL)
+        assert conversion.control == pytest.approx(level["control"], **TOL)
+        assert r.cost["fixed"] == pytest.approx(chain.cost["fixed"] * r.n_treatment / chain.n_treatment, **TOL)
+        assert r.funnel["targeted"].iloc[0] == r.n_treatment
+        stores = set(con.execute("SELECT store_id FROM stores WHERE region = $r", {"r": region}).df()["store_id"])
+        by_store = campaigns.lift_by(con, cid, "store", scope=scope)
+        assert set(by_store["store"]) <= stores
+        assert by_store["n_treatment"].sum() == r.n_treatment
+    finally:
+        con.close()
+
+
+def test_a_scope_is_bound_never_formatted_in():
+    import datetime as dt
+
+    from crmkit import engine
+
+    window = (dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 15))
+    chain = campaigns.campaign_query("C1", window)
+    region = campaigns.campaign_query("C1", window, engine.Scope(region="华南", store_id="S1"))
+    assert chain.sql("SELECT * FROM cmp_outcomes") == region.sql("SELECT * FROM cmp_outcomes")
+    assert "华南" not in region.sql("SELECT * FROM cmp_outcomes") and region.params["cmp_scope_region"] == "华南"
+
+
+def same(a, b) -> bool:
+    """Equal, floats to 1e-12 relative (DuckDB's parallel sums may add in another order), through dicts and lists."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-12, nan_ok=True)
+    return a == b

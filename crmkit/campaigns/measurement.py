@@ -29,6 +29,17 @@ Definitions (the outcomes per member and the window are those of :mod:`crmkit.ca
   why; the conversion and order lifts stand.
 - **Breakdowns** (:func:`lift_by`, :func:`funnel`) are by member attributes as
   of the day before the campaign starts, or by a table the caller passes.
+- **Scope.** ``measure``, ``funnel`` and ``lift_by`` take a ``scope``
+  (:class:`crmkit.engine.Scope`; None or the chain: every assigned member).
+  Only the assigned members whose home lies in the scope are measured, the
+  home as of the day before the campaign starts
+  (:mod:`crmkit.campaigns.queries`). Assignment is randomized per member and
+  the home is fixed before treatment, so within a scope treatment and control
+  are still two random samples of the same members and the comparison stays
+  valid (with wider intervals). In a scope, cost is that of its members:
+  contacts of its treatment members, the coupons of its assigned members, and
+  the fixed cost shared by treatment members (fixed cost × the scope's
+  treatment members / the chain's). The chain's numbers are the campaign's.
 
 Intervals are 95% by default: Wilson / Newcombe for rates, Welch (or a
 percentile bootstrap) for orders, revenue and margin per member; see
@@ -43,7 +54,7 @@ import pandas as pd
 
 from ..checks import zero_amounts
 from ..defaults import INTERVAL_METHODS
-from ..engine import Query
+from ..engine import Query, Scope
 from ..engine.store import Connection
 from ..errors import CrmkitError
 from ..i18n import t
@@ -99,7 +110,8 @@ def _scale(lift: Lift, k: float) -> Lift:
 
 
 def measure(con: Connection, campaign_id: str, *, method: str = "welch", alpha: float = 0.05,
-            n_resamples: int = 2000, seed: int = 0, min_control: int = MIN_CONTROL) -> CampaignResult:
+            n_resamples: int = 2000, seed: int = 0, min_control: int = MIN_CONTROL,
+            scope: Scope | None = None) -> CampaignResult:
     """Measure one campaign against its control group: lifts, totals, cost, ROI and a verdict.
 
     Parameters
@@ -117,6 +129,9 @@ def measure(con: Connection, campaign_id: str, *, method: str = "welch", alpha: 
         The percentile bootstrap's resamples and seed (``method="bootstrap"``).
     min_control
         Control groups smaller than this are too small to conclude (:data:`MIN_CONTROL`).
+    scope
+        Measure the assigned members of this scope only (by home, before the start; this
+        module's docstring); None: the chain.
 
     Returns
     -------
@@ -128,7 +143,7 @@ def measure(con: Connection, campaign_id: str, *, method: str = "welch", alpha: 
     if method not in METHODS:
         raise CrmkitError(f"unknown interval method {method!r}; use one of {', '.join(METHODS)}.")
     info = campaign_info(con, campaign_id)
-    q = outcome_query(info)
+    q = outcome_query(info, scope)
     tr, ct = (s.reindex(["all"]).fillna({c: 0.0 for c in _COUNTS}) for s in _group_stats(con, q))
     n_t, n_c = int(tr["n"].iloc[0]), int(ct["n"].iloc[0])
     reason = _no_incrementality(campaign_id, n_t, n_c)
@@ -137,7 +152,9 @@ def measure(con: Connection, campaign_id: str, *, method: str = "welch", alpha: 
     rate = info["margin_rate"]
     redeemed, coupon_cost = queries.coupon_cost(con, q)
     n_contacted = int(tr["contacted"].iloc[0])
-    cost = {"contact": info["cost_per_contact"] * n_contacted, "fixed": float(info["fixed_cost"]),
+    chain_t = queries.treatment_size(con, q)
+    cost = {"contact": info["cost_per_contact"] * n_contacted,
+            "fixed": float(info["fixed_cost"]) * (n_t / chain_t if chain_t else 1.0),
             "coupons": coupon_cost}
     cost["total"] = sum(cost.values())
 
@@ -267,7 +284,7 @@ def _funnel(con, q: Query, by_level: bool = False) -> pd.DataFrame:
 
 
 def funnel(con: Connection, campaign_id: str, by: str | None = None, *,
-           attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+           attributes: pd.DataFrame | None = None, scope: Scope | None = None) -> pd.DataFrame:
     """Treatment funnel: targeted → contacted → redeemed a coupon → purchased, overall or by ``by``.
 
     Stages count treatment members (intention-to-treat): ``contacted`` has
@@ -284,9 +301,11 @@ def funnel(con: Connection, campaign_id: str, by: str | None = None, *,
         start), or a column of ``attributes``.
     attributes
         Optional member_id → ``by`` table for a breakdown crmkit does not compute.
+    scope
+        The treatment members of this scope only (by home, before the start); None: the chain.
     """
     info = campaign_info(con, campaign_id)
-    q = outcome_query(info)
+    q = outcome_query(info, scope)
     if by is None:
         return _funnel(con, q)
     with level_query(con, by, pre_campaign_day(info), attributes) as attrs:
@@ -296,8 +315,12 @@ def funnel(con: Connection, campaign_id: str, by: str | None = None, *,
 # ------------------------------------------------------------------ heterogeneous effects
 
 def lift_by(con: Connection, campaign_id: str, by: str, metric: str = "conversion", *,
-            attributes: pd.DataFrame | None = None, alpha: float = 0.05) -> pd.DataFrame:
+            attributes: pd.DataFrame | None = None, alpha: float = 0.05,
+            scope: Scope | None = None) -> pd.DataFrame:
     """Lift of ``metric`` within each level of ``by`` (tier, segment, store, region, channel, …).
+
+    With a ``scope``, only its assigned members (by home, before the start) are counted, so a
+    region's breakdown by store lists the region's stores only.
 
     Each level gets its own interval at ``1 − alpha`` and a Bonferroni-adjusted
     one at ``1 − alpha / k`` over the k levels with both groups present. With
@@ -316,7 +339,7 @@ def lift_by(con: Connection, campaign_id: str, by: str, metric: str = "conversio
         raise CrmkitError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}.")
     info = campaign_info(con, campaign_id)
     with level_query(con, by, pre_campaign_day(info), attributes) as attrs:
-        tr, ct = _group_stats(con, outcome_query(info) + attrs, by_level=True)
+        tr, ct = _group_stats(con, outcome_query(info, scope) + attrs, by_level=True)
     too_small = ((tr["n"] < MIN_LEVEL) | (ct["n"] < MIN_LEVEL)).to_numpy()
     k = max(int((~too_small).sum()), 1)
     lift = _lift(tr, ct, metric, alpha, info["margin_rate"])

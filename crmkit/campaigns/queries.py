@@ -24,6 +24,13 @@ Definitions
   lifecycle stage, CLV band) are those of :mod:`crmkit.audience`, taken as of
   the day before the campaign starts; pre-period purchase days are the
   engine's purchase days.
+- **Scope.** A campaign is measured over the assigned members of a scope
+  (:class:`crmkit.engine.Scope`, default the chain): ``cmp_members``, those
+  whose home (:func:`crmkit.engine.universe`: home store, its region, home
+  channel) lies in the scope as of the day before the campaign starts, so it
+  is a pre-treatment attribute. The chain keeps every assigned member (also
+  one without a home by then); any other scope keeps only members with a home
+  in it. Outcomes, the window's orders and coupons are those of ``cmp_members``.
 
 The SQL is the engine's portable subset (:mod:`crmkit.engine.activity`): the
 campaign id, window and dates are bound parameters.
@@ -69,6 +76,21 @@ _CAMPAIGN_CTES = {
   FROM coupons WHERE campaign_id = $campaign_id GROUP BY member_id""",
 }
 
+#: SQL: the bound campaign scope is the whole chain.
+_CHAIN = "($cmp_scope_region IS NULL AND $cmp_scope_store IS NULL AND $cmp_scope_channel IS NULL)"
+
+_SCOPE_CTES = {
+    # the home's scope condition under its own parameter names: a breakdown's member profile
+    # (profile_query) binds the engine's $scope_* to the chain in the same statement. "NOT chain"
+    # inside the subquery is a condition on parameters only, checked before any scan, so the
+    # chain never computes the homes.
+    "cmp_members": f"""
+  SELECT a.member_id, a."group", a.contacted FROM cmp_assigned a
+  WHERE {_CHAIN}
+     OR a.member_id IN (SELECT member_id FROM universe_all
+                        WHERE NOT {_CHAIN} AND {engine.Scope.sql().replace("$scope_", "$cmp_scope_")})""",
+}
+
 _OUTCOME_CTES = {
     # the window's orders of assigned members: an order belongs where its first line is
     "cmp_orders": f"""
@@ -78,7 +100,7 @@ _OUTCOME_CTES = {
     "cmp_outcomes": """
   SELECT a.member_id, a."group", a.contacted, coalesce(o.orders, 0) AS orders,
          coalesce(o.revenue, 0.0) AS revenue
-  FROM cmp_assigned a LEFT JOIN (
+  FROM cmp_members a LEFT JOIN (
     SELECT member_id, count(CASE WHEN purchase THEN 1 END) AS orders, sum(net) AS revenue
     FROM cmp_orders GROUP BY member_id) o ON o.member_id = a.member_id""",
 }
@@ -92,26 +114,40 @@ def attribution_window(start, end, attribution_days) -> tuple[dt.datetime, dt.da
     return begin, begin + dt.timedelta(days=int(attribution_days))
 
 
-def campaign_query(campaign_id: str, window: tuple[dt.datetime, dt.datetime] | None = None) -> Query:
+def campaign_query(campaign_id: str, window: tuple[dt.datetime, dt.datetime] | None = None,
+                   scope: engine.Scope | None = None) -> Query:
     """CTEs of one campaign: ``cmp_campaign`` (its row), ``cmp_assigned`` (member, group,
     contacted) and ``cmp_member_coupons`` (coupons issued and redeemed per member).
 
-    With the attribution ``window`` (:func:`attribution_window`) also ``cmp_orders`` (the
-    window's orders of assigned members: net, purchase) and ``cmp_outcomes`` (one row per
-    assigned member: group, contacted, orders, revenue in the window), over the engine's
-    relations of the assigned members' lines (``lines_cmp``, ``orders_cmp``: all lines, no ``as_of``).
+    With the attribution ``window`` (:func:`attribution_window`) also ``cmp_members`` (the
+    assigned members of ``scope``, :func:`scope_query`), ``cmp_orders`` (the window's orders of
+    those members: net, purchase) and ``cmp_outcomes`` (one row per such member: group,
+    contacted, orders, revenue in the window), over the engine's relations of their lines
+    (``lines_cmp``, ``orders_cmp``: all lines, no ``as_of``).
     """
     q = Query(_CAMPAIGN_CTES, {"campaign_id": str(campaign_id)})
     if window is None:
         return q
-    return q + _assigned_orders() + Query(_OUTCOME_CTES, {"window_start": window[0], "window_end": window[1]})
+    home_day = window[0].date() - dt.timedelta(days=1)  # the window opens at 00:00 on the start date
+    return (q + scope_query(home_day, scope) + _assigned_orders()
+            + Query(_OUTCOME_CTES, {"window_start": window[0], "window_end": window[1]}))
+
+
+def scope_query(home_as_of, scope: engine.Scope | None = None) -> Query:
+    """``cmp_members``: the assigned members of ``scope`` by their home as of ``home_as_of`` (the day
+    before the start), over the engine's ``universe_all`` of that day; the scope is bound as
+    ``$cmp_scope_region``, ``$cmp_scope_store`` and ``$cmp_scope_channel`` (NULL: any)."""
+    home = engine.universe(home_as_of)
+    params = {f"cmp_{k}": v for k, v in engine.Scope.of(scope).params().items()}
+    return (engine.member_activity(home_as_of) + Query({"universe_all": home.ctes["universe_all"]})
+            + Query(_SCOPE_CTES, params))
 
 
 def _assigned_orders() -> Query:
-    """The engine's ``lines`` and ``orders`` (suffix ``_cmp``, all lines, no ``as_of``) of the assigned
-    members only: an order is one member's, so keeping all of a member's lines keeps their orders whole."""
+    """The engine's ``lines`` and ``orders`` (suffix ``_cmp``, all lines, no ``as_of``) of the scope's
+    assigned members only: an order is one member's, so keeping all of a member's lines keeps their orders whole."""
     assigned = """
-  SELECT * FROM lines_all WHERE member_id IN (SELECT member_id FROM cmp_assigned)"""
+  SELECT * FROM lines_all WHERE member_id IN (SELECT member_id FROM cmp_members)"""
     orders = engine.orders(None, suffix=_ALL).ctes[f"orders{_ALL}"]
     return engine.lines(None, suffix="_all") + Query({f"lines{_ALL}": assigned, f"orders{_ALL}": orders})
 
@@ -209,9 +245,10 @@ def campaign_info(con: Connection, campaign_id: str) -> dict:
     return info
 
 
-def outcome_query(info: dict) -> Query:
-    """:func:`campaign_query` of the campaign ``info`` (:func:`campaign_info`) over its attribution window."""
-    return campaign_query(info["campaign_id"], (info["window_start"], info["window_end"]))
+def outcome_query(info: dict, scope: engine.Scope | None = None) -> Query:
+    """:func:`campaign_query` of the campaign ``info`` (:func:`campaign_info`) over its attribution window,
+    for the assigned members of ``scope`` (default: the chain)."""
+    return campaign_query(info["campaign_id"], (info["window_start"], info["window_end"]), scope)
 
 
 def pre_campaign_day(info: dict) -> dt.date:
@@ -239,17 +276,24 @@ FROM ({_levelled(by_level)}) o
 GROUP BY level, "group" ORDER BY level""", unknown=UNKNOWN)
 
 
+def treatment_size(con: Connection, query: Query) -> int:
+    """Treatment members of the campaign in the whole chain (any scope's query)."""
+    return int(query.execute(con, """SELECT count(*) FROM cmp_assigned WHERE "group" = 'treatment'""").fetchone()[0])
+
+
 def member_outcomes(con: Connection, query: Query) -> pd.DataFrame:
     """One row per assigned member, by member id: group, orders, revenue."""
     return query.df(con, 'SELECT "group", orders, revenue FROM cmp_outcomes ORDER BY member_id')
 
 
 def coupon_cost(con: Connection, query: Query) -> tuple[int, float]:
-    """Coupons of the campaign redeemed anywhere, and their value (the coupon's, else the campaign's)."""
-    redeemed, value = query.execute(con, """
+    """Coupons of the campaign redeemed anywhere, and their value (the coupon's, else the campaign's):
+    in the chain every coupon of the campaign, in another scope those of its assigned members."""
+    redeemed, value = query.execute(con, f"""
 SELECT count(c.redeemed_at),
        coalesce(sum(CASE WHEN c.redeemed_at IS NOT NULL THEN coalesce(c.value, k.coupon_value) END), 0)
-FROM coupons c CROSS JOIN cmp_campaign k WHERE c.campaign_id = $campaign_id""").fetchone()
+FROM coupons c CROSS JOIN cmp_campaign k
+WHERE c.campaign_id = $campaign_id AND ({_CHAIN} OR c.member_id IN (SELECT member_id FROM cmp_members))""").fetchone()
     return int(redeemed), float(value)
 
 

@@ -230,3 +230,12 @@ def test_export_is_the_store_kpis_of_the_filters(scored, chain, south):
     rows = pd.read_csv(io.StringIO(dash.export_csv(south, page.filters).decode("utf-8-sig")))
     assert set(rows["region"]) == {REGION} and len(rows) == len(south.cube.stores)
     assert find_raw_phones(rows.to_csv()) == []
+
+
+def test_period_choices_name_a_whole_period_so(chain):
+    """At a month end the month is whole (整月), not "month to date", as the header and the reports say."""
+    labels = dict((v, k) for k, v in dash.options(chain, "period", dash.Filters(), "zh"))
+    full = {kind: chain.cube.comparisons[kind].period.full for kind in ("month", "quarter", "year")}
+    for kind, whole in full.items():
+        assert labels[kind] == ({"month": "整月", "quarter": "整季度", "year": "整年"}[kind] if whole
+                                else {"month": "本月至今", "quarter": "本季度至今", "year": "本年至今"}[kind])

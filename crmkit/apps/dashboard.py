@@ -342,8 +342,9 @@ def channel_label(channel: str, lang: str) -> str:
 def options(data: DashboardData, name: str, f: Filters, lang: str) -> list[tuple[str, str]]:
     """The choices of filter ``name``: (label, value); the stores are those of the chosen region."""
     cube, anyone = data.cube, [(t("dash.any", lang), "")]
-    if name == "period":
-        return [(t(f"period.{k}", lang), k) for k in PERIODS]
+    if name == "period":  # a whole period (the as-of is its last day) is named so, as the header names it
+        return [(t(f"period.{k}_full" if cube.comparisons[k].period.full else f"period.{k}", lang), k)
+                for k in PERIODS]
     if name == "region":
         return anyone + [(r, r) for r in sorted(cube.stores["region"].dropna().unique())]
     if name == "store":

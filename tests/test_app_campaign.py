@@ -79,12 +79,12 @@ def test_kpis_are_the_scoped_measurement(scored, chain, region):
     with crmkit.connect(scored[0], read_only=True) as con:
         r = campaigns.measure(con, cid, scope=engine.Scope(region=REGION))
         by_store = campaigns.lift_by(con, cid, "store", scope=engine.Scope(region=REGION))
-    assert same(region.results[cid].to_dict(), r.to_dict())
-    pd.testing.assert_frame_equal(region.lifts[cid, "store"], by_store)  # the profile read once: the same levels
+    assert same(region.result(cid, "zh"), r.to_dict("zh")) and same(region.result(cid, "en"), r.to_dict("en"))
+    pd.testing.assert_frame_equal(region.lifts[cid, "store"], by_store, check_exact=False, rtol=1e-12)  # the profile read once: the same levels
     tiles = dict((k[0], k[1]) for k in cr.kpis(region, cid, "en"))
     assert tiles["Treatment / control"] == f"{r.n_treatment:,} / {r.n_control:,}"
     assert tiles != dict((k[0], k[1]) for k in cr.kpis(chain, cid, "en"))  # the region's numbers are its own
-    assert r.n_treatment < chain.results[cid].n_treatment
+    assert r.n_treatment < chain.result(cid, "zh")["n_treatment"]
 
 
 def test_region_page_holds_no_store_of_another_region(scored, region):
@@ -149,3 +149,26 @@ def test_no_campaign_member_or_no_campaign_is_one_sentence(scored, tmp_path):
     with crmkit.connect(db, read_only=True) as con:
         with pytest.raises(CrmkitError, match="holds no campaign yet"):
             cr.load(con, engine.CHAIN, db, lang="en")
+
+
+def test_a_second_load_reads_the_cache_and_new_data_measures_afresh(scored, monkeypatch, tmp_path):
+    """The next kernel reads what the first measured (crmkit's cache, keyed by data, code, scope and
+    campaigns): the same page without measuring; another data fingerprint measures again."""
+    from crmkit.engine import snapshots
+
+    monkeypatch.setenv("CRMKIT_CACHE_DIR", str(tmp_path))
+    measured = []
+    real = cr._measure_all
+    monkeypatch.setattr(cr, "_measure_all", lambda *a: measured.append(1) or real(*a))
+    with crmkit.connect(scored[0], read_only=True) as con:
+        first = cr.load(con, engine.Scope(region=REGION))
+        second = cr.load(con, engine.Scope(region=REGION))
+        assert len(measured) == 1
+        assert second.results == first.results and second.campaigns == first.campaigns
+        for key, frame in first.lifts.items():
+            pd.testing.assert_frame_equal(second.lifts[key], frame)
+        assert cr.kpis(second, next(iter(second.campaigns)), "zh") == cr.kpis(first, next(iter(first.campaigns)), "zh")
+        cr.load(con, engine.CHAIN)  # another scope: measured
+        monkeypatch.setattr(snapshots, "data_fingerprint", lambda con: "new data")
+        cr.load(con, engine.Scope(region=REGION))
+    assert len(measured) == 3

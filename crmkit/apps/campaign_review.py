@@ -30,7 +30,11 @@ every campaign with members in the scope, measured, with its three
 breakdowns; the day before each start's activity computed once,
 :func:`crmkit.lifecycle.snapshot`, and the members' profile read once for
 the three), and keeps it per (campaign, level), so
-a filter change never goes back to the store. The numbers are measured on
+a filter change never goes back to the store. What it read is kept in
+crmkit's cache (:mod:`crmkit.cache`), keyed by the store's data
+fingerprint, crmkit's code, the scope and the campaigns: the next kernel
+(Voila starts one after each visit) reads it back in a moment instead of
+measuring again, and new data or new code measure afresh. The numbers are measured on
 the store's data as the kernel starts (a campaign is not scored); like
 every app, the page still needs a score snapshot to open
 (:func:`crmkit.apps.common.show_page`). Campaigns without a member
@@ -118,19 +122,17 @@ class CampaignData:
     scope: engine.Scope
     #: campaign_id -> (name, start, end), newest start first
     campaigns: dict[str, tuple[str | None, dt.date, dt.date]]
-    results: dict[str, campaigns.CampaignResult]
+    #: (campaign_id, lang) -> ``CampaignResult.to_dict(lang)`` (the JSON of ``crmkit campaign-roi --json``)
+    results: dict[tuple[str, str], dict]
     #: (campaign_id, level) -> :func:`crmkit.campaigns.lift_by` of conversion
     lifts: dict[tuple[str, str], pd.DataFrame]
     store_names: dict = field(default_factory=dict)
     #: campaigns of the store without a member in the scope
     not_listed: list[str] = field(default_factory=list)
-    _dicts: dict = field(default_factory=dict)
 
     def result(self, cid: str, lang: str) -> dict:
-        """``CampaignResult.to_dict(lang)`` of ``cid``, made once per language."""
-        if (cid, lang) not in self._dicts:
-            self._dicts[cid, lang] = self.results[cid].to_dict(lang)
-        return self._dicts[cid, lang]
+        """``CampaignResult.to_dict(lang)`` of ``cid``."""
+        return self.results[cid, lang]
 
 
 def store_campaigns(con, db, lang: str = "zh") -> dict[str, tuple[str | None, dt.date, dt.date]]:
@@ -147,8 +149,48 @@ def store_campaigns(con, db, lang: str = "zh") -> dict[str, tuple[str | None, dt
 
 def load(con, scope: engine.Scope, db="", *, lang: str = "zh") -> CampaignData:
     """Every campaign of the store with members in ``scope``, measured there, with its breakdowns by
-    :data:`LEVELS`; one sentence when the store has no campaign or the scope no campaign member."""
+    :data:`LEVELS` (from crmkit's cache when this data, code, scope and campaigns were measured before);
+    one sentence when the store has no campaign or the scope no campaign member."""
+    from .. import cache
+    from ..engine.snapshots import code_fingerprint, data_fingerprint
+
     listed = store_campaigns(con, db, lang)
+    key = cache.digest("campaign_review", data_fingerprint(con), _campaign_facts(con), code_fingerprint(),
+                       scope.fields(), sorted(listed.items()))
+    kept = cache.read_json(CACHE_KIND, key)
+    if kept is not None:
+        results = {(c, lg): r for c, lg, r in kept["results"]}
+        lifts = {(c, level): _frame(f) for c, level, f in kept["lifts"]}
+        not_listed = kept["not_listed"]
+    else:
+        results, lifts, not_listed = _measure_all(con, scope, listed)
+        cache.write_json(CACHE_KIND, key, {
+            "results": [[c, lg, r] for (c, lg), r in results.items()],
+            "lifts": [[c, level, _records(f)] for (c, level), f in lifts.items()], "not_listed": not_listed})
+    if not results:
+        raise CrmkitError(t("cr.no_members", lang).format(scope=common.scope_text(scope, lang)))
+    names = dict(con.execute("SELECT store_id, name FROM stores").fetchall())
+    shown = {c for c, _ in results}
+    return CampaignData(scope, {c: v for c, v in listed.items() if c in shown}, results, lifts, names, not_listed)
+
+
+def _campaign_facts(con) -> list:
+    """What the store's data fingerprint does not cover of a campaign's inputs (tables changed without a
+    load): the campaigns, assignments and coupons, counted and summed, in one pass over each."""
+    return [list(con.execute(sql).fetchone()) for sql in (
+        'SELECT count(*), min("start"), max("end"), sum(attribution_days), sum(fixed_cost), sum(cost_per_contact), '
+        "sum(coupon_value), sum(margin_rate) FROM campaigns",
+        'SELECT count(*), count(DISTINCT member_id), count(contacted_at), count(CASE WHEN "group" = \'control\' '
+        "THEN 1 END) FROM campaign_assignments",
+        "SELECT count(*), count(redeemed_at), sum(value) FROM coupons")]
+
+
+#: crmkit's cache folder for the measured campaigns (:func:`load`).
+CACHE_KIND = "campaign_review"
+
+
+def _measure_all(con, scope: engine.Scope, listed: dict) -> tuple[dict, dict, list[str]]:
+    """``(results, lifts, not_listed)`` of :class:`CampaignData`, measured on the store."""
     results, lifts, not_listed = {}, {}, []
     for cid in listed:
         info = campaign_info(con, cid)
@@ -157,15 +199,25 @@ def load(con, scope: engine.Scope, db="", *, lang: str = "zh") -> CampaignData:
             if result.n_treatment + result.n_control == 0:
                 not_listed.append(cid)
                 continue
-            results[cid] = result
+            results.update({(cid, lg): result.to_dict(lg) for lg in LANGS})
             attrs = level_attributes(con, info, scope)
             for level, by in LEVELS.items():
                 lifts[cid, level] = campaigns.lift_by(con, cid, by, scope=scope, attributes=attrs)
-    if not results:
-        raise CrmkitError(t("cr.no_members", lang).format(scope=common.scope_text(scope, lang)))
-    names = dict(con.execute("SELECT store_id, name FROM stores").fetchall())
-    return CampaignData(scope, {c: v for c, v in listed.items() if c in results}, results, lifts, names,
-                        not_listed)
+    return results, lifts, not_listed
+
+
+def _records(frame: pd.DataFrame) -> dict:
+    """A lift table as JSON-ready columns, dtypes and rows (Python floats: exact through JSON)."""
+    rows = [[None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
+             for v in row] for row in frame.itertuples(index=False, name=None)]
+    return {"columns": [str(c) for c in frame.columns], "dtypes": {str(c): str(d) for c, d in frame.dtypes.items()},
+            "rows": rows}
+
+
+def _frame(kept: dict) -> pd.DataFrame:
+    """The lift table :func:`_records` kept."""
+    frame = pd.DataFrame(kept["rows"], columns=kept["columns"])
+    return frame.astype({c: d for c, d in kept["dtypes"].items() if d != "object"})
 
 
 def level_attributes(con, info: dict, scope: engine.Scope) -> pd.DataFrame:
@@ -324,7 +376,7 @@ def labels_text(data: CampaignData) -> str:
     from ..i18n import labels
 
     parts = [t(k, lang) for k in labels() if k.startswith(_LABEL_PREFIXES) for lang in LANGS]
-    for cid in data.results:
+    for cid in data.campaigns:
         for lang in LANGS:
             parts.append(title_html(data, lang) + campaign_label(data, cid, lang) + header_html(data, cid, lang))
             parts += [lift_html(data, cid, level, lang) for level in LEVELS]

@@ -20,6 +20,7 @@ Rules
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -87,3 +88,32 @@ def read_json(kind: str, key: str):
 def write_json(kind: str, key: str, value) -> None:
     """Keep ``value`` (JSON types; floats round-trip exactly, NaN included) as ``kind``/``key``."""
     write_text(kind, key, json.dumps(value, ensure_ascii=False), ".json")
+
+
+def frame_json(frame) -> dict:
+    """A small DataFrame as JSON types: its ``columns``, ``dtypes`` and ``rows`` (floats exact, missing values
+    None, dates ISO text); :func:`json_frame` reads it back with the same dtypes."""
+    import pandas as pd
+
+    def plain(v):
+        if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, (pd.Timestamp, dt.date)):
+            return v.isoformat()
+        return v.item() if hasattr(v, "item") else v
+
+    return {"columns": [str(c) for c in frame.columns], "dtypes": [str(d) for d in frame.dtypes],
+            "rows": [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)]}
+
+
+def json_frame(kept: dict):
+    """The DataFrame :func:`frame_json` kept, with its dtypes."""
+    import pandas as pd
+
+    frame = pd.DataFrame(kept["rows"], columns=kept["columns"], dtype=object)
+    for column, dtype in zip(kept["columns"], kept["dtypes"]):
+        if dtype.startswith("datetime64"):
+            frame[column] = pd.to_datetime(frame[column]).astype(dtype)
+        elif dtype != "object":
+            frame[column] = frame[column].astype(dtype)
+    return frame

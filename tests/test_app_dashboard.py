@@ -239,3 +239,21 @@ def test_period_choices_name_a_whole_period_so(chain):
     for kind, whole in full.items():
         assert labels[kind] == ({"month": "整月", "quarter": "整季度", "year": "整年"}[kind] if whole
                                 else {"month": "本月至今", "quarter": "本季度至今", "year": "本年至今"}[kind])
+
+
+def test_a_second_load_reads_the_cube_from_the_cache(scored, monkeypatch, tmp_path):
+    """The next kernel reads the cube the first read (crmkit's cache): the same frames and page, no store read."""
+    monkeypatch.setenv("CRMKIT_CACHE_DIR", str(tmp_path))
+    read = []
+    real = kpi_cube.read_cube
+    monkeypatch.setattr(kpi_cube, "read_cube", lambda *a, **k: read.append(1) or real(*a, **k))
+    first, second = load(scored[0], REGION), load(scored[0], REGION)
+    assert len(read) == 1
+    for name in dash.CUBE_FRAMES:
+        pd.testing.assert_frame_equal(getattr(second.cube, name), getattr(first.cube, name))
+    assert (second.cube.comparisons, second.cube.ranges, second.tiers) == (first.cube.comparisons,
+                                                                          first.cube.ranges, first.tiers)
+    f = dash.Filters(period="quarter", tier=first.tiers[0])
+    assert dash.kpis(second, f, "en") == dash.kpis(first, f, "en")
+    load(scored[0])  # another scope: read from the store
+    assert len(read) == 2

@@ -160,13 +160,13 @@ def load(con, scope: engine.Scope, db="", *, lang: str = "zh") -> CampaignData:
     kept = cache.read_json(CACHE_KIND, key)
     if kept is not None:
         results = {(c, lg): r for c, lg, r in kept["results"]}
-        lifts = {(c, level): _frame(f) for c, level, f in kept["lifts"]}
+        lifts = {(c, level): cache.json_frame(f) for c, level, f in kept["lifts"]}
         not_listed = kept["not_listed"]
     else:
         results, lifts, not_listed = _measure_all(con, scope, listed)
         cache.write_json(CACHE_KIND, key, {
             "results": [[c, lg, r] for (c, lg), r in results.items()],
-            "lifts": [[c, level, _records(f)] for (c, level), f in lifts.items()], "not_listed": not_listed})
+            "lifts": [[c, level, cache.frame_json(f)] for (c, level), f in lifts.items()], "not_listed": not_listed})
     if not results:
         raise CrmkitError(t("cr.no_members", lang).format(scope=common.scope_text(scope, lang)))
     names = dict(con.execute("SELECT store_id, name FROM stores").fetchall())
@@ -204,20 +204,6 @@ def _measure_all(con, scope: engine.Scope, listed: dict) -> tuple[dict, dict, li
             for level, by in LEVELS.items():
                 lifts[cid, level] = campaigns.lift_by(con, cid, by, scope=scope, attributes=attrs)
     return results, lifts, not_listed
-
-
-def _records(frame: pd.DataFrame) -> dict:
-    """A lift table as JSON-ready columns, dtypes and rows (Python floats: exact through JSON)."""
-    rows = [[None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
-             for v in row] for row in frame.itertuples(index=False, name=None)]
-    return {"columns": [str(c) for c in frame.columns], "dtypes": {str(c): str(d) for c, d in frame.dtypes.items()},
-            "rows": rows}
-
-
-def _frame(kept: dict) -> pd.DataFrame:
-    """The lift table :func:`_records` kept."""
-    frame = pd.DataFrame(kept["rows"], columns=kept["columns"])
-    return frame.astype({c: d for c, d in kept["dtypes"].items() if d != "object"})
 
 
 def level_attributes(con, info: dict, scope: engine.Scope) -> pd.DataFrame:

@@ -22,7 +22,8 @@ Definitions
   with its change.
 
 Speed: the page reads the scope's KPI cube once (:func:`crmkit.kpi_cube.read_cube`,
-when the kernel starts, i.e. Voila's preheat); every filter change is a slice
+when the kernel starts, i.e. Voila's preheat; later kernels read it from crmkit's
+cache, :func:`load`); every filter change is a slice
 and a sum of that small frame, with no store access. With ``crmkit app
 --region`` / ``--store`` the cube holds the launcher's scope only, so the
 filters can only narrow inside it.
@@ -121,9 +122,31 @@ class DashboardData:
     tiers: tuple[str, ...] = field(default_factory=tuple)
 
 
+#: The cube's frames, as :func:`load` keeps them in crmkit's cache.
+CUBE_FRAMES = ("members", "sales", "scores", "cohort_sizes", "cohort_buyers", "stores")
+
+
 def load(con, run, scope, *, stale: str | None = None) -> DashboardData:
-    """The scope's cube (:func:`crmkit.kpi_cube.read_cube`) and the tier order (highest first)."""
-    cube = kpi_cube.read_cube(con, run, scope)
+    """The scope's cube (:func:`crmkit.kpi_cube.read_cube`) and the tier order (highest first).
+
+    The cube is kept in crmkit's cache (:mod:`crmkit.cache`), keyed by the
+    store's data fingerprint, crmkit's code, the scope and the score run: the
+    next kernel (Voila starts one after each visit) reads it back instead of
+    reading the store again, and new data, code or scores read it afresh.
+    """
+    from .. import cache
+    from ..engine.snapshots import code_fingerprint, data_fingerprint
+
+    key = cache.digest("dashboard", data_fingerprint(con), code_fingerprint(), engine.Scope.of(scope).fields(),
+                       run.run_id, run.as_of, run.settings_fingerprint)
+    kept = cache.read_json("dashboard", key)
+    if kept is not None:
+        as_of = engine.as_date(run.as_of)
+        cube = kpi_cube.Cube(as_of, engine.Scope.of(scope), *kpi_cube.windows(as_of),
+                             **{n: cache.json_frame(kept[n]) for n in CUBE_FRAMES})
+    else:
+        cube = kpi_cube.read_cube(con, run, scope)
+        cache.write_json("dashboard", key, {n: cache.frame_json(getattr(cube, n)) for n in CUBE_FRAMES})
     present = set(cube.scores["tier"].dropna())
     ranked = [n for n in reversed(TierRules.load().names) if n in present]
     return DashboardData(run, cube, stale, tuple(ranked + sorted(present - set(ranked))))

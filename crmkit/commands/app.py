@@ -5,7 +5,8 @@ import argparse
 
 from ..i18n import LANGS
 
-HELP = "serve the manager apps (churn warning) in the browser, scoped to a region or store"
+HELP = ("serve the manager apps (dashboard, churn warning, member 360 lookup, campaign review) in the browser, "
+        "scoped to a region or store")
 
 #: Voila's usual port.
 DEFAULT_PORT = 8866

@@ -30,7 +30,7 @@ lock:
 	rm -rf $(LOCKVENV)
 	$(PYTHON) -m venv $(LOCKVENV)
 	$(LOCKVENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(LOCKVENV)/bin/python -m pip install --quiet -e '.[test,apps]'
+	$(LOCKVENV)/bin/python -m pip install --quiet -e '.[test,apps,spark]'
 	CRMKIT_LOCKING=1 $(LOCKVENV)/bin/python -m pytest -q -p no:cacheprovider
 	{ sed -n '/^#/p' $(LOCK); $(LOCKVENV)/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)

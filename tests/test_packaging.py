@@ -70,7 +70,12 @@ def test_makefile_installs_exactly_the_lock():
 @pytest.mark.skipif(not (Path(sys.prefix) / ".installed-stamp").exists(), reason="not the venv `make env` builds")
 def test_this_environment_is_the_lock():
     pins = _lock()
-    installed = {_canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    # the environment's own site-packages, not whatever an earlier import put on sys.path (importing pyspark
+    # makes setuptools put its vendored packaging, wheel and platformdirs there)
+    import sysconfig
+
+    site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    installed = {_canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions(path=site)}
     drift = {n: (v, installed.get(n)) for n, v in pins.items() if installed.get(n) != v}
     assert not drift, f"installed versions differ from requirements.lock (locked, installed): {drift}"
 

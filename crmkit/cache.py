@@ -92,7 +92,8 @@ def write_json(kind: str, key: str, value) -> None:
 
 def frame_json(frame) -> dict:
     """A small DataFrame as JSON types: its ``columns``, ``dtypes`` and ``rows`` (floats exact, missing values
-    None, dates ISO text); :func:`json_frame` reads it back with the same dtypes."""
+    None, dates ISO text) and its ``attrs`` (JSON types themselves); :func:`json_frame` reads it back with the
+    same dtypes and attrs."""
     import pandas as pd
 
     def plain(v):
@@ -103,7 +104,8 @@ def frame_json(frame) -> dict:
         return v.item() if hasattr(v, "item") else v
 
     return {"columns": [str(c) for c in frame.columns], "dtypes": [str(d) for d in frame.dtypes],
-            "rows": [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)]}
+            "rows": [[plain(v) for v in row] for row in frame.itertuples(index=False, name=None)],
+            "attrs": dict(frame.attrs)}
 
 
 def json_frame(kept: dict):
@@ -116,4 +118,5 @@ def json_frame(kept: dict):
             frame[column] = pd.to_datetime(frame[column]).astype(dtype)
         elif dtype != "object":
             frame[column] = frame[column].astype(dtype)
+    frame.attrs.update(kept.get("attrs", {}))
     return frame

@@ -167,6 +167,10 @@ def test_a_second_load_reads_the_cache_and_new_data_measures_afresh(scored, monk
         assert second.results == first.results and second.campaigns == first.campaigns
         for key, frame in first.lifts.items():
             pd.testing.assert_frame_equal(second.lifts[key], frame)
+            assert second.lifts[key].attrs == frame.attrs and "caution" in frame.attrs  # the page reads them
+        for level in cr.LEVELS:  # the page, drawn from what the cache kept
+            assert cr.lift_html(second, next(iter(second.campaigns)), level, "zh") == cr.lift_html(
+                first, next(iter(first.campaigns)), level, "zh")
         assert cr.kpis(second, next(iter(second.campaigns)), "zh") == cr.kpis(first, next(iter(first.campaigns)), "zh")
         cr.load(con, engine.CHAIN)  # another scope: measured
         monkeypatch.setattr(snapshots, "data_fingerprint", lambda con: "new data")

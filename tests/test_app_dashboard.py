@@ -255,5 +255,6 @@ def test_a_second_load_reads_the_cube_from_the_cache(scored, monkeypatch, tmp_pa
                                                                           first.cube.ranges, first.tiers)
     f = dash.Filters(period="quarter", tier=first.tiers[0])
     assert dash.kpis(second, f, "en") == dash.kpis(first, f, "en")
+    assert dash.charts_html(second, f, "zh") == dash.charts_html(first, f, "zh")  # the page, from what was kept
     load(scored[0])  # another scope: read from the store
     assert len(read) == 2

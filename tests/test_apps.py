@@ -141,6 +141,8 @@ def test_voila_runs_offline_stripped_and_local(tmp_path):
     argv = server.voila_argv(tmp_path, 8866, open_browser=False)
     assert {"--strip_sources=True", "--show_tracebacks=False", "--Voila.ip=127.0.0.1", "--no-browser",
             "--template=crmkit", "--preheat_kernel=True"} <= set(argv)
+    # a closed page's kernel is shut down once idle (Voila keeps every visited kernel otherwise)
+    assert f"--MappingKernelManager.cull_idle_timeout={server.CULL_IDLE_SECONDS}" in argv
     root = server.template_folder(tmp_path / "t", ["churn_warning"], engine.Scope(region=REGION),
                                   tmp_path / "crm.duckdb", "zh")
     folder = root / "voila" / "templates" / "crmkit"

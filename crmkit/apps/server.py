@@ -11,6 +11,9 @@ Rules
 - **Preheated.** One kernel per app is started and its notebook run before
   anyone asks (Voila's ``preheat_kernel``), so a manager gets a page that is
   already computed; after each visit Voila starts the next one.
+- **Closed pages free their kernels**: a visited app's kernel idle for
+  :data:`CULL_IDLE_SECONDS` with no page connected is shut down (Voila
+  keeps every visited kernel otherwise); the preheated ones are kept.
 - **Kernels over IPC**, not TCP: no port for another process to take
   between choosing and binding it (a kernel that dies of that leaves the
   page spinning), and no kernel port open on the machine.
@@ -38,6 +41,10 @@ from .common import ENV, scope_text
 #: What Voila adds to "There was an error when executing cell [n]." for an error the apps did not catch
 #: (nothing: that one sentence; the traceback goes to the server's log).
 CELL_ERROR = ""
+
+#: Seconds a visited app's kernel may sit idle with its page closed before it is shut down (Voila keeps it
+#: otherwise, and at 1M members each holds hundreds of MB); an open page keeps its kernel, preheated ones stay.
+CULL_IDLE_SECONDS = 600
 
 #: Where the packaged template is.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "crmkit"
@@ -116,5 +123,6 @@ def voila_argv(folder: Path, port: int, *, open_browser: bool) -> list[str]:
             "--Voila.ip=127.0.0.1",
             "--strip_sources=True", "--show_tracebacks=False", "--preheat_kernel=True", "--pool_size=1",
             "--KernelManager.transport=ipc",
+            f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}", "--MappingKernelManager.cull_interval=60",
             f"--VoilaExecutor.cell_error_instruction={CELL_ERROR}",
             *([] if open_browser else ["--no-browser"])]

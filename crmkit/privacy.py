@@ -119,6 +119,38 @@ def hash_frame(df: pd.DataFrame, *, key: bytes | None = None) -> pd.DataFrame:
 
 PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
+#: Digits (ASCII and full-width) and the separators people type inside a phone number (spaces, dashes, dots,
+#: brackets, in ASCII and full-width): a run of them is where a phone number may hide in free text.
+_DIGIT = "0-9\uff10-\uff19"
+_SEPARATOR = "\\s\\-.\u2010-\u2015\u2212\uff0d()\uff08\uff09\u3000"
+_RUN = re.compile(f"[{_DIGIT}](?:[{_SEPARATOR}]*[{_DIGIT}])*")
+_FULL_WIDTH = str.maketrans("\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19", "0123456789")
+
+
+def mask_phones_in_text(text):
+    """``text`` with the middle four digits of every mainland mobile number in it starred, whatever its format.
+
+    A number may be written ``13812345678``, ``138 1234 5678``, ``+86 138-1234-5678``, ``(86)138.1234.5678``
+    or in full-width digits: in every run of digits and separators, each 11 digits in a row (separators aside)
+    that read ``1[3-9]…`` have their 4th to 7th digit replaced by ``*`` (``+86 138-****-5678``), separators
+    kept. A longer run (an order number holding such digits) is masked too: where text may hold personal
+    data (a quarantined raw line), hiding too much is the safe side. None stays None.
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return None
+
+    def one(m: re.Match) -> str:
+        run = m.group(0)
+        where = [i for i, c in enumerate(run) if c.translate(_FULL_WIDTH).isdigit()]
+        digits = "".join(run[i].translate(_FULL_WIDTH) for i in where)
+        hide = set()
+        for start in range(len(digits) - 10):
+            if digits[start] == "1" and digits[start + 1] in "3456789":
+                hide.update(where[start + 3: start + 7])
+        return "".join("*" if i in hide else c for i, c in enumerate(run))
+
+    return _RUN.sub(one, str(text))
+
 
 def find_raw_phones(text: str) -> list[str]:
     """Unmasked mainland mobile numbers in ``text`` (used to check reports)."""

@@ -182,3 +182,21 @@ def test_personal_data_of_any_header_is_masked_in_quarantine(con, tmp_path, memb
     assert raw["买家手机号"] == "138****5678"
     assert raw["收货人姓名"] == "王**"
     assert raw["收货地址"].startswith("上*") and "浦东" not in raw["收货地址"]
+
+
+def test_phones_in_any_format_are_masked_in_quarantine(con, tmp_path, members):
+    """A phone written with spaces, dashes, +86 or full-width digits, in a column that is no phone field or in
+    a line too broken to split, never enters quarantine in clear (issue 14)."""
+    orders = write(tmp_path, "orders.csv", "order_id,card_no,order_time,amount,备注\n"
+                   "O1,C1,2024-01-31 08:00,oops,请联系 +86 139 0013 9022\n"
+                   "O2,C1,2024-02-01 08:00,10,改送 86-137-0013-7000\n"
+                   "O3,C1,2024-02-01 08:00,10,备用１３８００１３８０００,extra field 138 0013 8000\n")
+    load(con, members, orders)
+    rows = con.execute("SELECT row_number, raw FROM quarantine WHERE source_file LIKE '%orders.csv' "
+                       "ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == [1, 3]
+    text = " ".join(r[1] for r in rows)
+    assert json.loads(rows[0][1])["备注"] == "请联系 +86 139 **** 9022"
+    assert "138 **** 8000" in text and "１３８****８０００" in text
+    for clear in ("0013 9022", "0013 8000", "００１３８"):
+        assert clear not in text

@@ -44,3 +44,17 @@ def test_hashing_with_the_public_default_salt_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert privacy.hash_frame(df).loc[0, "phone"] == privacy.hash_value("13812345678", key=b"a secret of our own")
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("tel 13812345678 ok", "tel 138****5678 ok"),
+    ("+86 139 0013 9022", "+86 139 **** 9022"),
+    ("86-137-0013-7000", "86-137-****-7000"),
+    ("（+86）139.0013.9022", "（+86）139.****.9022"),
+    ("１３８００１３８０００", "１３８****８０００"),
+    ("2024-01-05 13:45:12, ¥13,800.00", "2024-01-05 13:45:12, ¥13,800.00"),  # no phone: as it was
+])
+def test_phones_in_text_are_masked_in_any_format(text, masked):
+    assert privacy.mask_phones_in_text(text) == masked
+    digits = "".join(c for c in masked.translate(str.maketrans("０１２３４５６７８９", "0123456789")) if c.isdigit())
+    assert privacy.find_raw_phones(digits.replace("86", "", 1) if digits.startswith("86") else digits) == []

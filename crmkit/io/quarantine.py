@@ -5,7 +5,9 @@ find and fix it in the source file (file + 1-based data row). Personal data
 never enters quarantine in clear: columns that hold phones, names or open ids
 (by their mapping or by their header, e.g. a receiver's phone in an order
 export) are masked in SQL exactly as :mod:`crmkit.privacy` masks them for
-display.
+display, and a phone number anywhere else in a row or a broken line (a
+remark, a pasted contact) is masked whatever its format: spaces, dashes,
+``+86``, full-width digits (:func:`crmkit.privacy.mask_phones_in_text`).
 """
 from __future__ import annotations
 
@@ -36,8 +38,19 @@ PII_MASKS = {"phone": "crmkit_mask_phone", "name": "crmkit_mask_name", "open_id"
 
 
 def install_masks(con: Connection) -> None:
+    """The mask macros, and ``crmkit_mask_text``: :func:`crmkit.privacy.mask_phones_in_text` as a SQL function
+    (a Python function: it runs on rejected rows only)."""
+    import duckdb
+
+    from ..privacy import mask_phones_in_text
+
     for sql in _MACROS:
         con.execute(sql)
+    try:
+        con.remove_function("crmkit_mask_text")
+    except (duckdb.Error, ValueError):
+        pass  # not there yet
+    con.create_function("crmkit_mask_text", mask_phones_in_text, ["VARCHAR"], "VARCHAR")
 
 
 @cache
@@ -75,9 +88,10 @@ def pii_columns(headers: list[str], mapping: Mapping) -> dict[int, str]:
 
 
 def raw_json_sql(headers: list[str], mapping: Mapping) -> str:
-    """SQL for the row (table alias ``r``) as JSON keyed by the original headers, personal data masked."""
+    """SQL for the row (table alias ``r``) as JSON keyed by the original headers, personal data masked: the
+    columns that hold it by their masks, every other one with its phone numbers masked in any format."""
     pii = pii_columns(headers, mapping)
-    parts = [f"{ident(h)} := {pii[i]}(r.c{i})" if i in pii else f"{ident(h)} := r.c{i}"
+    parts = [f"{ident(h)} := {pii[i]}(r.c{i})" if i in pii else f"{ident(h)} := crmkit_mask_text(r.c{i})"
              for i, h in enumerate(headers)]
     return f"to_json(struct_pack({', '.join(parts)}))"
 
@@ -97,19 +111,21 @@ def add_malformed(con: Connection, rows: list[tuple[int, str, str]], headers: li
                   mapping: Mapping, source_file: str, loaded_at: dt.datetime) -> int:
     """Quarantine rows the reader could not split into the header's fields.
 
-    Their raw line is kept with phone numbers masked; when the file carries
+    Their raw line is kept with phone numbers masked in any format
+    (:func:`crmkit.privacy.mask_phones_in_text`); when the file carries
     names or open ids, which cannot be told apart in a broken line, the line
     is withheld.
     """
     if not rows:
         return 0
+    from ..privacy import mask_phones_in_text
+
     withheld = any(m != PII_MASKS["phone"] for m in pii_columns(headers, mapping).values())
     table = pa.table({"row": [r[0] for r in rows], "reason": [r[1] for r in rows],
-                      "line": pa.array([None if withheld else r[2] for r in rows], pa.string())})
+                      "line": pa.array([None if withheld else mask_phones_in_text(r[2]) for r in rows], pa.string())})
     con.register("crmkit_malformed", table)
     con.execute("INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
-                "SELECT ?, row, reason, to_json(struct_pack(line := regexp_replace(line, "
-                "'(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\\1****\\2', 'g'))), ?, ? FROM crmkit_malformed",
+                "SELECT ?, row, reason, to_json(struct_pack(line := line)), ?, ? FROM crmkit_malformed",
                 [source_file, mapping.kind.name, loaded_at])
     con.unregister("crmkit_malformed")
     return len(rows)

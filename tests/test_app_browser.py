@@ -54,6 +54,7 @@ class Server:
     """``crmkit app`` in its own process group; :meth:`stop` ends the group (kernels included)."""
 
     def __init__(self, db: Path, log: Path, *extra: str):
+        self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
@@ -111,6 +112,18 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
+_NAMES: dict[Path, frozenset] = {}
+
+
+def full_names(db: Path) -> frozenset:
+    """The members' names of two characters or more in ``db`` (read once per store)."""
+    if db not in _NAMES:
+        with duckdb.connect(str(db), read_only=True) as con:
+            _NAMES[db] = frozenset(r[0] for r in con.execute(
+                "SELECT DISTINCT name FROM members WHERE length(name) >= 2").fetchall())
+    return _NAMES[db]
+
+
 class Page:
     """A browser page that records every request leaving 127.0.0.1 (aborted) and every failed one."""
 
@@ -162,6 +175,12 @@ class Page:
         assert "from crmkit" not in text and "churn_warning.show" not in text and "import " not in text
         content = self.page.content()
         assert find_raw_phones(content) == [] and "churn_warning.show(" not in content
+        self.assert_no_full_name()
+
+    def assert_no_full_name(self) -> None:
+        """No member's full name (of two characters or more) is on the page: names show masked."""
+        content = self.page.content()
+        assert [n for n in full_names(self.server.db) if n in content] == []
 
     def cjk_font(self) -> list[str]:
         return self.page.evaluate("""async () => (await document.fonts.load('16px "crmkit CJK"', '会员流失'))

@@ -64,6 +64,7 @@ def check_clean(p: Page) -> None:
     assert "Traceback" not in text and "Error" not in text and p.page.locator("p.crm-error").count() == 0
     assert "from crmkit" not in text and "dashboard.show" not in text and "import " not in text
     assert find_raw_phones(p.page.content()) == []
+    p.assert_no_full_name()
 
 
 def test_dashboard_loads_filters_and_switches_language(browser, chain, shots):

@@ -12,13 +12,14 @@ remark, a pasted contact) is masked whatever its format: spaces, dashes,
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import cache
 
 import pyarrow as pa
 
 from ..engine.store import Connection
 from .kinds import KINDS, Mapping, normalize_header
-from .sql import ident, scalar
+from .sql import ident
 
 #: SQL twins of privacy.mask_phone / mask_name / mask_id (tests check that they agree).
 _MACROS = (
@@ -38,19 +39,8 @@ PII_MASKS = {"phone": "crmkit_mask_phone", "name": "crmkit_mask_name", "open_id"
 
 
 def install_masks(con: Connection) -> None:
-    """The mask macros, and ``crmkit_mask_text``: :func:`crmkit.privacy.mask_phones_in_text` as a SQL function
-    (a Python function: it runs on rejected rows only)."""
-    import duckdb
-
-    from ..privacy import mask_phones_in_text
-
     for sql in _MACROS:
         con.execute(sql)
-    try:
-        con.remove_function("crmkit_mask_text")
-    except (duckdb.Error, ValueError):
-        pass  # not there yet
-    con.create_function("crmkit_mask_text", mask_phones_in_text, ["VARCHAR"], "VARCHAR")
 
 
 @cache
@@ -88,23 +78,40 @@ def pii_columns(headers: list[str], mapping: Mapping) -> dict[int, str]:
 
 
 def raw_json_sql(headers: list[str], mapping: Mapping) -> str:
-    """SQL for the row (table alias ``r``) as JSON keyed by the original headers, personal data masked: the
-    columns that hold it by their masks, every other one with its phone numbers masked in any format."""
+    """SQL for the row (table alias ``r``) as JSON keyed by the original headers, the columns that hold
+    personal data masked (:func:`add_rejected` masks phone numbers anywhere else)."""
     pii = pii_columns(headers, mapping)
-    parts = [f"{ident(h)} := {pii[i]}(r.c{i})" if i in pii else f"{ident(h)} := crmkit_mask_text(r.c{i})"
+    parts = [f"{ident(h)} := {pii[i]}(r.c{i})" if i in pii else f"{ident(h)} := r.c{i}"
              for i, h in enumerate(headers)]
     return f"to_json(struct_pack({', '.join(parts)}))"
 
 
 def add_rejected(con: Connection, typed: str, raw: str, headers: list[str], mapping: Mapping,
                  source_file: str, loaded_at: dt.datetime) -> int:
-    """Copy the rows of ``typed`` with a ``_reason`` into quarantine; returns how many."""
-    con.execute(
-        f"INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
-        f"SELECT ?, t._row, t._reason, {raw_json_sql(headers, mapping)}, ?, ? "
-        f"FROM {typed} t JOIN {raw} r USING (_row) WHERE t._reason IS NOT NULL",
-        [source_file, mapping.kind.name, loaded_at])
-    return scalar(con, f"SELECT count(*) FROM {typed} WHERE _reason IS NOT NULL")
+    """Copy the rows of ``typed`` with a ``_reason`` into quarantine; returns how many.
+
+    The row's JSON has its personal-data columns masked in SQL, and then every phone number left in it
+    (a remark, a pasted contact) masked in any format (:func:`crmkit.privacy.mask_phones_in_text`).
+    """
+    rows = con.execute(f"SELECT t._row, t._reason, {raw_json_sql(headers, mapping)} "
+                       f"FROM {typed} t JOIN {raw} r USING (_row) WHERE t._reason IS NOT NULL").fetchall()
+    _insert(con, rows, source_file, mapping, loaded_at)
+    return len(rows)
+
+
+def _insert(con: Connection, rows: list[tuple[int, str, str | None]], source_file: str, mapping: Mapping,
+            loaded_at: dt.datetime) -> None:
+    """Insert quarantine rows ``(row, reason, raw JSON)``, phone numbers in the JSON masked in any format."""
+    from ..privacy import mask_phones_in_text
+
+    table = pa.table({"row": [r[0] for r in rows], "reason": [r[1] for r in rows],
+                      "raw": pa.array([mask_phones_in_text(r[2]) for r in rows], pa.string())})
+    con.register("crmkit_rejected", table)
+    try:
+        con.execute("INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
+                    "SELECT ?, row, reason, raw, ?, ? FROM crmkit_rejected", [source_file, mapping.kind.name, loaded_at])
+    finally:
+        con.unregister("crmkit_rejected")
 
 
 def add_malformed(con: Connection, rows: list[tuple[int, str, str]], headers: list[str],
@@ -118,14 +125,8 @@ def add_malformed(con: Connection, rows: list[tuple[int, str, str]], headers: li
     """
     if not rows:
         return 0
-    from ..privacy import mask_phones_in_text
-
     withheld = any(m != PII_MASKS["phone"] for m in pii_columns(headers, mapping).values())
-    table = pa.table({"row": [r[0] for r in rows], "reason": [r[1] for r in rows],
-                      "line": pa.array([None if withheld else mask_phones_in_text(r[2]) for r in rows], pa.string())})
-    con.register("crmkit_malformed", table)
-    con.execute("INSERT INTO quarantine (source_file, row_number, reason, raw, kind, loaded_at) "
-                "SELECT ?, row, reason, to_json(struct_pack(line := line)), ?, ? FROM crmkit_malformed",
-                [source_file, mapping.kind.name, loaded_at])
-    con.unregister("crmkit_malformed")
+    lines = [(row, reason, json.dumps({"line": None if withheld else line}, ensure_ascii=False, separators=(",", ":")))
+             for row, reason, line in rows]
+    _insert(con, lines, source_file, mapping, loaded_at)
     return len(rows)

@@ -22,6 +22,12 @@ def _importing(pid: int) -> bool:
     return any(f"/{name}/" in maps or f"{name}." in maps for name in HEAVY)
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C's default action in the command, as in a terminal: a test run started in the background by a
+    non-interactive shell (``make test &``) ignores SIGINT, and an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_while_importing(cmd: list[str]) -> tuple[int, str]:
     """Start ``cmd``, wait (polling, no timing) until it is importing, send SIGINT; its exit code and stderr.
 
@@ -30,7 +36,8 @@ def _interrupt_while_importing(cmd: list[str]) -> tuple[int, str]:
     its own exit code and message, is no answer to the signal.
     """
     for _ in range(5):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_as_from_a_terminal)
         while proc.poll() is None and not _importing(proc.pid):
             pass
         if proc.poll() is None:

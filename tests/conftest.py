@@ -69,3 +69,13 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    """No setting of ``crmkit app`` in the environment (the apps' tests set the ones they need)."""
+    from crmkit.apps import common
+
+    for name in common.ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

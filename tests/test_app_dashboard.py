@@ -22,13 +22,6 @@ def scored(scored_demo):
     return scored_demo
 
 
-@pytest.fixture
-def no_env(monkeypatch):
-    for name in common.ENV.values():
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
 def load(db, region=None) -> dash.DashboardData:
     s = common.AppSettings(db, engine.Scope.of(region=region), "zh")
     con, scope = common.open_app_store(s)

@@ -25,13 +25,6 @@ def scored(scored_demo):
     return scored_demo
 
 
-@pytest.fixture
-def no_env(monkeypatch):
-    for name in common.ENV.values():
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
 def load(db, region=None) -> cw.WarningData:
     s = common.AppSettings(db, engine.Scope.of(region=region), "zh")
     con, scope = common.open_app_store(s)

@@ -372,7 +372,7 @@ def labels_text(data: CampaignData) -> str:
 
 # ------------------------------------------------------------------ the page
 
-class CampaignReviewPage:
+class CampaignReviewPage(common.Page):
     """The widgets of the page; a filter change redraws from :class:`CampaignData` (no store access)."""
 
     def __init__(self, data: CampaignData, lang: str = "zh"):
@@ -380,11 +380,10 @@ class CampaignReviewPage:
 
         self.data, self.lang = data, lang
         self.campaign, self.level = next(iter(data.campaigns)), next(iter(LEVELS))
-        self.lang_toggle = w.ToggleButtons(options=[("中文", "zh"), ("English", "en")], value=lang)
+        self.lang_toggle = self.language_toggle(lang)
         self.widgets = {"campaign": w.Dropdown(), "level": w.Dropdown()}
         self.title, self.header, self.kpis, self.funnel, self.table = (w.HTML() for _ in range(5))
         self.export = common.Export(self._export, lang)
-        self.lang_toggle.add_class("crm-filter-lang")
         for name, widget in self.widgets.items():
             widget.add_class(f"crm-filter-{name}")
             widget.layout = w.Layout(width="520px" if name == "campaign" else "300px")
@@ -392,7 +391,6 @@ class CampaignReviewPage:
         self._relabel()
         for widget in self.widgets.values():
             widget.observe(self._changed, names="value")
-        self.lang_toggle.observe(self._lang_changed, names="value")
         self.box = w.VBox([self.lang_toggle, self.title,
                            w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")),
                            self.header, self.kpis, self.funnel, self.export.box, self.table])
@@ -419,11 +417,6 @@ class CampaignReviewPage:
         if self._quiet:
             return
         self.campaign, self.level = self.widgets["campaign"].value, self.widgets["level"].value
-        self.render()
-
-    def _lang_changed(self, change) -> None:
-        self.lang = change["new"]
-        self._relabel()
         self.render()
 
     def _export(self) -> tuple[str, bytes]:

@@ -266,21 +266,20 @@ def labels_text(data: WarningData) -> str:
 
 # ------------------------------------------------------------------ the page
 
-class ChurnWarningPage:
+class ChurnWarningPage(common.Page):
     """The widgets of the page; every filter change re-selects from :class:`WarningData` (no store access)."""
 
     def __init__(self, data: WarningData, lang: str = "zh"):
         import ipywidgets as w
 
         self.data, self.lang, self.filters = data, lang, Filters()
-        self.lang_toggle = w.ToggleButtons(options=[("中文", "zh"), ("English", "en")], value=lang)
+        self.lang_toggle = self.language_toggle(lang)
         self.widgets = {
             "band": w.Dropdown(), "value": w.Dropdown(), "tier": w.Dropdown(), "segment": w.Dropdown(),
             "stage": w.Dropdown(), "store": w.Dropdown(), "sort": w.Dropdown(), "rows": w.Dropdown(),
         }
         self.header, self.kpis, self.table = w.HTML(), w.HTML(), w.HTML()
         self.export = common.Export(self._export, lang)
-        self.lang_toggle.add_class("crm-filter-lang")
         for name, widget in self.widgets.items():
             widget.add_class(f"crm-filter-{name}")
             widget.layout = w.Layout(width="260px")
@@ -288,7 +287,6 @@ class ChurnWarningPage:
         self._relabel()
         for widget in self.widgets.values():
             widget.observe(self._changed, names="value")
-        self.lang_toggle.observe(self._lang_changed, names="value")
         filters = list(self.widgets.values())
         self.box = w.VBox([self.lang_toggle, self.header, w.HBox(filters[:4], layout=w.Layout(flex_flow="row wrap")),
                            w.HBox(filters[4:], layout=w.Layout(flex_flow="row wrap")), self.kpis, self.export.box,
@@ -330,11 +328,6 @@ class ChurnWarningPage:
         if self._quiet:
             return
         self.filters = replace(self.filters, **{k: w.value for k, w in self.widgets.items()})
-        self.render()
-
-    def _lang_changed(self, change) -> None:
-        self.lang = change["new"]
-        self._relabel()
         self.render()
 
     def _export(self) -> tuple[str, bytes]:

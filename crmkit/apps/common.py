@@ -253,6 +253,24 @@ def show_page(build, db=None, region=None, store_id=None, lang=None):
     return page
 
 
+class Page:
+    """What every app page shares: the 中文 / English toggle (CSS class ``crm-filter-lang``), which sets
+    ``lang`` and redraws the page in it (the page's ``_relabel`` and ``render``)."""
+
+    def language_toggle(self, lang: str):
+        import ipywidgets as w
+
+        toggle = w.ToggleButtons(options=[("中文", "zh"), ("English", "en")], value=lang)
+        toggle.add_class("crm-filter-lang")
+        toggle.observe(self._lang_changed, names="value")
+        return toggle
+
+    def _lang_changed(self, change) -> None:
+        self.lang = change["new"]
+        self._relabel()
+        self.render()
+
+
 def download_html(name: str, payload: bytes, label: str, mime: str = "text/csv") -> str:
     """A link (CSS class ``crm-download``) that downloads ``payload`` as ``name``; the ``crmkit`` Voila template
     turns it into a Blob and clicks it once when it appears (:class:`Export`)."""

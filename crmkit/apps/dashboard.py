@@ -395,7 +395,7 @@ def labels_text(data: DashboardData) -> str:
 
 # ------------------------------------------------------------------ the page
 
-class DashboardPage:
+class DashboardPage(common.Page):
     """The widgets of the page; every filter change slices :class:`DashboardData` (no store access)."""
 
     NAMES = ("region", "store", "period", "tier", "channel")
@@ -404,8 +404,7 @@ class DashboardPage:
         import ipywidgets as w
 
         self.data, self.lang, self.filters = data, lang, Filters()
-        self.lang_toggle = w.ToggleButtons(options=[("中文", "zh"), ("English", "en")], value=lang)
-        self.lang_toggle.add_class("crm-filter-lang")
+        self.lang_toggle = self.language_toggle(lang)
         self.widgets = {name: w.Dropdown() for name in self.NAMES}
         for name, widget in self.widgets.items():
             widget.add_class(f"crm-filter-{name}")
@@ -417,7 +416,6 @@ class DashboardPage:
         self._relabel()
         for widget in self.widgets.values():
             widget.observe(self._changed, names="value")
-        self.lang_toggle.observe(self._lang_changed, names="value")
         self.box = w.VBox([self.lang_toggle, self.header,
                            w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")),
                            self.kpis, self.export.box, self.charts])
@@ -445,11 +443,6 @@ class DashboardPage:
         self.filters = replace(self.filters, **{k: w.value for k, w in self.widgets.items()})
         if change["owner"] is self.widgets["region"]:
             self._relabel()  # the store list follows the region
-        self.render()
-
-    def _lang_changed(self, change) -> None:
-        self.lang = change["new"]
-        self._relabel()
         self.render()
 
     def render(self) -> None:

@@ -398,7 +398,7 @@ class Context:
     stale: str | None = None
 
 
-class Member360Page:
+class Member360Page(common.Page):
     """The widgets of the page: a lookup reads the store for the members it names, and nothing else."""
 
     def __init__(self, ctx: Context, lang: str = "zh"):
@@ -407,14 +407,14 @@ class Member360Page:
         self.ctx, self.lang = ctx, lang
         self.matches, self.total, self.member, self.message = None, 0, None, None
         self.asked = None  # the (by, text) last looked up
-        self.lang_toggle = w.ToggleButtons(options=[("中文", "zh"), ("English", "en")], value=lang)
+        self.lang_toggle = self.language_toggle(lang)
         self.by = w.Dropdown(options=self._by_options(), value=MODES[0])
         self.query = w.Text(continuous_update=False)
         self.find_button = w.Button()
         self.pick = w.Dropdown(options=[("", "")], value="")
         self.header, self.found, self.kpis, self.details = w.HTML(), w.HTML(), w.HTML(), w.HTML()
         self.export = common.Export(lambda: (export_name(self.member), export_csv(self.member)), lang)
-        for name, widget in (("lang", self.lang_toggle), ("by", self.by), ("query", self.query), ("pick", self.pick)):
+        for name, widget in (("by", self.by), ("query", self.query), ("pick", self.pick)):
             widget.add_class(f"crm-filter-{name}")
         self.find_button.add_class("crm-find")
         for widget in (self.by, self.query, self.pick):
@@ -427,7 +427,6 @@ class Member360Page:
         self.find_button.on_click(self._clicked)
         self.by.observe(self._by_changed, names="value")
         self.pick.observe(self._picked, names="value")
-        self.lang_toggle.observe(self._lang_changed, names="value")
         self.box = w.VBox([self.lang_toggle, self.header,
                            w.HBox([self.by, self.query, self.find_button], layout=w.Layout(flex_flow="row wrap")),
                            self.found, self.pick, self.kpis, self.export.box, self.details])
@@ -500,11 +499,6 @@ class Member360Page:
                 con.close()
         except Exception as err:  # noqa: BLE001
             self.member, self.message = None, common.error_html(err, self.lang)
-        self.render()
-
-    def _lang_changed(self, change) -> None:
-        self.lang = change["new"]
-        self._relabel()
         self.render()
 
     def render(self) -> None:
